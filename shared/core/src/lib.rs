@@ -1,0 +1,18 @@
+//! TDS core: the domain model every function shares.
+//!
+//! Owns the Zoho entity kinds TDS syncs ([`EntityKind`]), lenient parsing of Zoho records into typed
+//! entities ([`model`], built on the field readers in [`fields`]), and the versioned row a store writes
+//! ([`row`]). It must not touch AWS, HTTP or SQL: adapters live in other crates and depend on this one.
+
+pub mod fields;
+pub mod kind;
+pub mod model;
+pub mod row;
+
+pub use fields::ParseError;
+pub use kind::{EntityKind, UnknownEntityKind};
+pub use model::{parse_entity, AnyEntity, 
+    Contact, Document, Item, ItemImage, ItemStock, Location, LocationStock, PriceBook,
+    PriceBookRate, StockShape,
+};
+pub use row::{ColumnSink, Entity, VersionedRow};
