@@ -1,1 +1,62 @@
-//! placeholder
+//! TDS's PostgreSQL store.
+//!
+//! Owns the connection pool (sized and timed for Lambda), the embedded migrations (`migrations/` at the
+//! repository root), the version-gated batch upsert and tombstones for every entity kind ([`upsert`]), and
+//! the reads later stages need ([`read`]). It knows the schema; it does not know Zoho's wire format (that
+//! is `tds-core`) nor anything about AWS.
+
+mod columns;
+mod config;
+mod error;
+pub mod read;
+pub mod upsert;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+pub use config::{ConfigError, StoreConfig};
+pub use error::StoreError;
+pub use read::{EntityCounts, RowVersion, StoredRow};
+pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
+
+/// The migrations in `migrations/`, embedded at build time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Handle on the TDS database: a connection pool plus the typed operations on it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Builds a store whose pool connects lazily (no connection is made until the first query), so a
+    /// Lambda cold start costs nothing until the database is needed. Fails only on a malformed URL.
+    pub fn connect_lazy(config: &StoreConfig) -> Result<Store, StoreError> {
+        let options = config.connect_options()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(0)
+            .acquire_timeout(config.acquire_timeout)
+            .idle_timeout(Some(config.idle_timeout))
+            .max_lifetime(Some(config.max_lifetime))
+            .test_before_acquire(true)
+            .connect_lazy_with(options);
+        Ok(Store { pool })
+    }
+
+    /// Wraps an existing pool (tests, tools).
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    /// The underlying pool, for queries outside this crate's operations.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies every pending migration (forward-only; see `migrations/README.md`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+}

@@ -133,6 +133,7 @@ impl PriceBook {
                         .enumerate()
                         .map(|(i, v)| {
                             PriceBookRate::parse_element(
+                                EntityKind::PriceBook,
                                 &pricebook_id,
                                 v,
                                 &format!("pricebook_items[{i}]"),
@@ -210,16 +211,18 @@ impl PriceBookRate {
     /// Parses one element of a price book's `pricebook_items[]`, or of Books'
     /// `/items/pricebookrate?pricebook_id=...` `items[]` (which does not repeat the price book id).
     pub fn parse(pricebook_id: &str, record: Value) -> Result<PriceBookRate, ParseError> {
-        let parsed = PriceBookRate::parse_element(pricebook_id, &record, "(rate)")?;
+        let parsed =
+            PriceBookRate::parse_element(EntityKind::PriceBookRate, pricebook_id, &record, "(rate)")?;
         Ok(PriceBookRate { record, ..parsed })
     }
 
     fn parse_element(
+        kind: EntityKind,
         pricebook_id: &str,
         element: &Value,
         path: &str,
     ) -> Result<PriceBookRate, ParseError> {
-        let e = Fields::nested(EntityKind::PriceBookRate, element, path)?;
+        let e = Fields::nested(kind, element, path)?;
         let item_id = e.id("item_id")?;
         within_record(&PriceBookRate::row_id(pricebook_id, &item_id), || {
             Ok(PriceBookRate {

@@ -1,0 +1,387 @@
+//! Version-gated batch upserts and tombstones: one SQL statement (one round trip) per batch.
+//!
+//! The gate (the same rule as `tds_core::row`, applied by PostgreSQL under the row lock):
+//! * an incoming row with the stored content hash changes nothing (`Unchanged`);
+//! * otherwise it replaces the stored row only if its `(last_modified_time, completeness, content_hash)`
+//!   is greater, so a replay, a duplicate or an out-of-order delivery can never roll a row back (`Stale`);
+//! * a tombstoned row is brought back only by a version strictly newer than its `deleted_at` (`Restored`),
+//!   so tombstones survive late, older upserts;
+//! * a tombstone applies only if the deletion is not older than the stored version; a row never seen
+//!   before gets a placeholder tombstone, so a late upsert of an older version cannot create it.
+//!
+//! Every order of the same set of changes therefore ends in the same state. Each row's outcome is
+//! reported, computed in the same statement from the row as it was before the write.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::Row;
+use tds_core::{Entity, EntityKind, VersionedRow};
+
+use crate::columns::ColumnBuffers;
+use crate::{Store, StoreError};
+
+/// What happened to one incoming row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new row was inserted.
+    Inserted,
+    /// An existing row was replaced by a newer version.
+    Updated,
+    /// A tombstoned row was brought back by a version newer than its deletion.
+    Restored,
+    /// The stored row already has this exact content; nothing was written.
+    Unchanged,
+    /// Ignored: the stored row is newer (or tombstoned at or after this version).
+    Stale {
+        /// The stored row's version.
+        current_version: DateTime<Utc>,
+        /// When the stored row was deleted, if it is a tombstone.
+        deleted_at: Option<DateTime<Utc>>,
+    },
+    /// Ignored: a newer version of the same row was in the same batch.
+    Superseded,
+    /// The row was tombstoned (a placeholder tombstone if it had never been seen).
+    Tombstoned,
+    /// The row was already tombstoned; its earliest deletion time is kept.
+    AlreadyTombstoned,
+}
+
+impl Outcome {
+    /// Whether the database changed for this row.
+    pub fn is_change(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Inserted | Outcome::Updated | Outcome::Restored | Outcome::Tombstoned
+        )
+    }
+}
+
+/// The outcome of one row of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOutcome {
+    /// Organisation of the row.
+    pub org_id: String,
+    /// Row id.
+    pub zoho_id: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Per-row outcomes of a batch, in the order the rows were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    /// The entity kind written.
+    pub kind: EntityKind,
+    /// One entry per incoming row.
+    pub rows: Vec<RowOutcome>,
+}
+
+impl BatchReport {
+    /// Number of rows with outcome matching `pred`.
+    pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
+        self.rows.iter().filter(|r| pred(&r.outcome)).count()
+    }
+    /// Rows that changed the database (inserted, updated, restored, tombstoned).
+    pub fn changed(&self) -> usize {
+        self.count(Outcome::is_change)
+    }
+    /// Rows whose content was already stored.
+    pub fn unchanged(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Unchanged | Outcome::AlreadyTombstoned))
+    }
+    /// Rows ignored because a newer version was stored or in the batch.
+    pub fn stale(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Stale { .. } | Outcome::Superseded))
+    }
+}
+
+/// A deletion to record for one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    /// Organisation.
+    pub org_id: String,
+    /// Row id.
+    pub zoho_id: String,
+    /// When Zoho deleted it (or when TDS learned of it: a webhook's arrival, a comparison's run).
+    pub deleted_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Writes a batch of versioned rows of one kind in one statement, version-gated (see the module docs).
+    ///
+    /// Several versions of the same row in one batch are reduced to the greatest first (the others are
+    /// reported `Superseded`). An empty batch, or rows of different kinds, are refused as a layout error.
+    pub async fn upsert<E: Entity>(
+        &self,
+        rows: &[VersionedRow<E>],
+    ) -> Result<BatchReport, StoreError> {
+        let Some(first) = rows.first() else {
+            return Err(StoreError::Layout {
+                table: "(none)",
+                problem: "an empty batch has no entity kind; skip the call instead".into(),
+            });
+        };
+        let kind = first.entity.kind();
+        let table = kind.table();
+        if let Some(other) = rows.iter().find(|r| r.entity.kind() != kind) {
+            return Err(StoreError::Layout {
+                table,
+                problem: format!(
+                    "a batch holds one entity kind; got {kind} and {}",
+                    other.entity.kind()
+                ),
+            });
+        }
+
+        // Keep the greatest version of each row: ON CONFLICT cannot touch a row twice in one statement.
+        let mut best: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            best.entry((row.org_id.as_str(), row.zoho_id.as_str()))
+                .and_modify(|j| {
+                    if row.version_cmp(&rows[*j]).is_gt() {
+                        *j = i;
+                    }
+                })
+                .or_insert(i);
+        }
+        let mut chosen: Vec<usize> = best.values().copied().collect();
+        chosen.sort_unstable();
+
+        let mut org_ids = Vec::with_capacity(chosen.len());
+        let mut zoho_ids = Vec::with_capacity(chosen.len());
+        let mut versions = Vec::with_capacity(chosen.len());
+        let mut hashes = Vec::with_capacity(chosen.len());
+        let mut completeness = Vec::with_capacity(chosen.len());
+        let mut records = Vec::with_capacity(chosen.len());
+        let mut typed = ColumnBuffers::default();
+        for &i in &chosen {
+            let row = &rows[i];
+            org_ids.push(row.org_id.as_str());
+            zoho_ids.push(row.zoho_id.as_str());
+            versions.push(row.version);
+            hashes.push(row.content_hash.to_vec());
+            completeness.push(row.completeness);
+            records.push(Json(row.entity.record()));
+            typed.begin_row();
+            row.entity.write_columns(&mut typed);
+            typed.end_row();
+        }
+        if let Some(problem) = typed.error() {
+            return Err(StoreError::Layout {
+                table,
+                problem: problem.to_string(),
+            });
+        }
+
+        let sql = upsert_sql(
+            table,
+            typed
+                .columns
+                .iter()
+                .map(|(name, data)| (*name, data.array_type())),
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(org_ids)
+            .bind(zoho_ids)
+            .bind(versions)
+            .bind(hashes)
+            .bind(completeness)
+            .bind(records);
+        for (_, data) in typed.columns {
+            query = data.bind(query);
+        }
+        let result = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("batch upsert"))?;
+
+        let mut by_key: HashMap<(String, String), Outcome> = HashMap::with_capacity(result.len());
+        for r in result {
+            let org_id: String = r.try_get("org_id").map_err(StoreError::db("batch upsert"))?;
+            let zoho_id: String = r.try_get("zoho_id").map_err(StoreError::db("batch upsert"))?;
+            let inserted: Option<bool> =
+                r.try_get("inserted").map_err(StoreError::db("batch upsert"))?;
+            let prior_version: Option<DateTime<Utc>> = r
+                .try_get("prior_version")
+                .map_err(StoreError::db("batch upsert"))?;
+            let prior_deleted: Option<DateTime<Utc>> = r
+                .try_get("prior_deleted_at")
+                .map_err(StoreError::db("batch upsert"))?;
+            let same_content: Option<bool> = r
+                .try_get("same_content")
+                .map_err(StoreError::db("batch upsert"))?;
+            let outcome = match (inserted, prior_version) {
+                (Some(true), _) => Outcome::Inserted,
+                (Some(false), _) if prior_deleted.is_some() => Outcome::Restored,
+                (Some(false), _) => Outcome::Updated,
+                (None, Some(current_version)) => {
+                    if prior_deleted.is_none() && same_content == Some(true) {
+                        Outcome::Unchanged
+                    } else {
+                        Outcome::Stale {
+                            current_version,
+                            deleted_at: prior_deleted,
+                        }
+                    }
+                }
+                // Not written and no prior row: a concurrent writer inserted it first and won the gate.
+                (None, None) => Outcome::Stale {
+                    current_version: DateTime::<Utc>::MIN_UTC,
+                    deleted_at: None,
+                },
+            };
+            by_key.insert((org_id, zoho_id), outcome);
+        }
+
+        let rows = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let key = (row.org_id.as_str(), row.zoho_id.as_str());
+                let outcome = if best.get(&key) == Some(&i) {
+                    by_key
+                        .get(&(row.org_id.clone(), row.zoho_id.clone()))
+                        .cloned()
+                        .unwrap_or(Outcome::Superseded)
+                } else {
+                    Outcome::Superseded
+                };
+                RowOutcome {
+                    org_id: row.org_id.clone(),
+                    zoho_id: row.zoho_id.clone(),
+                    outcome,
+                }
+            })
+            .collect();
+        Ok(BatchReport { kind, rows })
+    }
+
+    /// Tombstones rows of `kind` in one statement (see the module docs for when a tombstone applies).
+    pub async fn tombstone(
+        &self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+    ) -> Result<BatchReport, StoreError> {
+        let table = kind.table();
+        let mut earliest: HashMap<(&str, &str), DateTime<Utc>> = HashMap::new();
+        for d in deletions {
+            earliest
+                .entry((d.org_id.as_str(), d.zoho_id.as_str()))
+                .and_modify(|t| *t = (*t).min(d.deleted_at))
+                .or_insert(d.deleted_at);
+        }
+        let (keys, times): (Vec<_>, Vec<_>) = earliest.iter().map(|(k, t)| (*k, *t)).unzip();
+        let (org_ids, zoho_ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+        let sql = format!(
+            "WITH incoming AS (
+                SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t(org_id, zoho_id, deleted_at)
+            ), written AS (
+                INSERT INTO {table} AS cur (org_id, zoho_id, record, last_modified_time, content_hash, completeness, deleted_at, synced_at)
+                SELECT org_id, zoho_id, '{{}}'::jsonb, deleted_at, '\\x'::bytea, 0, deleted_at, now() FROM incoming
+                ON CONFLICT (org_id, zoho_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, synced_at = EXCLUDED.synced_at
+                WHERE (cur.deleted_at IS NULL AND EXCLUDED.deleted_at >= cur.last_modified_time)
+                   OR (cur.deleted_at IS NOT NULL AND EXCLUDED.deleted_at < cur.deleted_at)
+                RETURNING cur.org_id, cur.zoho_id
+            )
+            SELECT i.org_id, i.zoho_id, (w.zoho_id IS NOT NULL) AS written,
+                   p.last_modified_time AS prior_version, p.deleted_at AS prior_deleted_at
+            FROM incoming i
+            LEFT JOIN written w ON w.org_id = i.org_id AND w.zoho_id = i.zoho_id
+            LEFT JOIN {table} p ON p.org_id = i.org_id AND p.zoho_id = i.zoho_id"
+        );
+        let result = sqlx::query(&sql)
+            .bind(org_ids)
+            .bind(zoho_ids)
+            .bind(times)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("tombstone"))?;
+        let mut by_key = HashMap::with_capacity(result.len());
+        for r in result {
+            let org_id: String = r.try_get("org_id").map_err(StoreError::db("tombstone"))?;
+            let zoho_id: String = r.try_get("zoho_id").map_err(StoreError::db("tombstone"))?;
+            let written: bool = r.try_get("written").map_err(StoreError::db("tombstone"))?;
+            let prior_version: Option<DateTime<Utc>> = r
+                .try_get("prior_version")
+                .map_err(StoreError::db("tombstone"))?;
+            let prior_deleted: Option<DateTime<Utc>> = r
+                .try_get("prior_deleted_at")
+                .map_err(StoreError::db("tombstone"))?;
+            let outcome = match (written, prior_deleted, prior_version) {
+                (true, None, _) => Outcome::Tombstoned,
+                (true, Some(_), _) | (false, Some(_), _) => Outcome::AlreadyTombstoned,
+                (false, None, Some(current_version)) => Outcome::Stale {
+                    current_version,
+                    deleted_at: None,
+                },
+                (false, None, None) => Outcome::AlreadyTombstoned,
+            };
+            by_key.insert((org_id, zoho_id), outcome);
+        }
+        let rows = deletions
+            .iter()
+            .map(|d| RowOutcome {
+                org_id: d.org_id.clone(),
+                zoho_id: d.zoho_id.clone(),
+                outcome: by_key
+                    .get(&(d.org_id.clone(), d.zoho_id.clone()))
+                    .cloned()
+                    .unwrap_or(Outcome::AlreadyTombstoned),
+            })
+            .collect();
+        Ok(BatchReport { kind, rows })
+    }
+}
+
+/// The upsert statement for `table` with the given typed columns (name, array type), after the six
+/// common ones. The text depends only on the table and its columns, so PostgreSQL's prepared-statement
+/// cache (per connection, keyed by text) serves every batch of a kind.
+fn upsert_sql<'a>(table: &str, typed: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let typed: Vec<(&str, &str)> = typed.collect();
+    let common = [
+        ("org_id", "text[]"),
+        ("zoho_id", "text[]"),
+        ("last_modified_time", "timestamptz[]"),
+        ("content_hash", "bytea[]"),
+        ("completeness", "int4[]"),
+        ("record", "jsonb[]"),
+    ];
+    let all: Vec<(&str, &str)> = common.iter().copied().chain(typed.iter().copied()).collect();
+    let params = all
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| format!("${}::{ty}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let names = all.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    let updates = all
+        .iter()
+        .skip(2)
+        .map(|(n, _)| format!("{n} = EXCLUDED.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH incoming AS (
+            SELECT * FROM UNNEST({params}) AS t({names})
+        ), written AS (
+            INSERT INTO {table} AS cur ({names}, synced_at)
+            SELECT {names}, now() FROM incoming
+            ON CONFLICT (org_id, zoho_id) DO UPDATE SET {updates}, deleted_at = NULL, synced_at = EXCLUDED.synced_at
+            WHERE CASE WHEN cur.deleted_at IS NOT NULL
+                       THEN EXCLUDED.last_modified_time > cur.deleted_at
+                       ELSE cur.content_hash <> EXCLUDED.content_hash
+                        AND (EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
+                          > (cur.last_modified_time, cur.completeness, cur.content_hash)
+                  END
+            RETURNING cur.org_id, cur.zoho_id, (xmax = 0) AS inserted
+        )
+        SELECT i.org_id, i.zoho_id, w.inserted,
+               p.last_modified_time AS prior_version, p.deleted_at AS prior_deleted_at,
+               (p.content_hash = i.content_hash) AS same_content
+        FROM incoming i
+        LEFT JOIN written w ON w.org_id = i.org_id AND w.zoho_id = i.zoho_id
+        LEFT JOIN {table} p ON p.org_id = i.org_id AND p.zoho_id = i.zoho_id"
+    )
+}
