@@ -1,1 +1,6 @@
+//! TDS integration tests: one binary, one module per area, each test on its own fresh PostgreSQL
+//! database (`#[sqlx::test]` creates and drops it; `DATABASE_URL` points at the server).
+#![allow(clippy::unwrap_used)]
 
+mod migrations;
+mod store;

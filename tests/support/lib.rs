@@ -1,1 +1,154 @@
-//! placeholder
+//! Shared helpers for TDS's integration tests and benchmarks: a small deterministic random generator
+//! and builders of realistic Zoho records (shaped like real Inventory responses, quirks included).
+#![recursion_limit = "256"]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use tds_core::{Item, VersionedRow};
+
+/// xorshift64*: deterministic, seedable, dependency-free randomness for shuffles and sample data.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (0 is mapped to a fixed non-zero seed).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Fisher–Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+
+    /// One element of `options`.
+    pub fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+        options[self.below(options.len())]
+    }
+}
+
+/// A fixed base time for sample data.
+pub fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().expect("valid date")
+}
+
+/// Formats a time as Zoho does (`2026-01-05T11:00:00+0200`), in a +02:00 zone like a real org.
+pub fn zoho_time(t: DateTime<Utc>) -> String {
+    let offset = chrono::FixedOffset::east_opt(2 * 3600).expect("+02:00 is a valid offset");
+    t.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%z").to_string()
+}
+
+/// Item id of sample item number `n`.
+pub fn item_id(n: usize) -> String {
+    format!("48150000000{:05}", n)
+}
+
+/// A realistic Inventory item detail record (about 2 KB of JSON): string ids, six-decimal numbers as
+/// numbers and as strings, `""` for unset numbers, `+0200` offsets, three locations with stock.
+/// `revision` changes the rate, stock and description so versions of the same item differ.
+pub fn sample_item(rng: &mut Rng, n: usize, revision: u32, modified: DateTime<Utc>) -> Value {
+    let categories = ["Bags", "Mugs", "Umbrellas", "Stationery", "Kitchen", "Garden", "Toys"];
+    let brands = ["Acme", "Globex", "Initech", "Umbrella Co", "Stark", "Wayne"];
+    let adjectives = ["Small", "Large", "Blue", "Recycled", "Premium", "Travel", "Classic"];
+    let nouns = ["Bag", "Mug", "Umbrella", "Notebook", "Spatula", "Trowel", "Yo-yo"];
+    let rate = 5.0 + (n % 97) as f64 + f64::from(revision) * 0.25;
+    let stock: Vec<f64> = (0..3).map(|_| (rng.below(200)) as f64).collect();
+    let total: f64 = stock.iter().sum();
+    let locations: Vec<Value> = ["Main Warehouse", "Downtown Store", "Airport Kiosk"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            json!({
+                "location_id": format!("481500000007000{}", i + 1),
+                "location_name": name,
+                "status": "active",
+                "is_primary": i == 0,
+                "location_stock_on_hand": format!("{:.6}", stock[i]),
+                "location_available_stock": format!("{:.6}", stock[i]),
+                "location_actual_available_stock": format!("{:.6}", stock[i]),
+                "location_committed_stock": "0.000000",
+                "location_actual_committed_stock": "0.000000",
+                "location_available_for_sale_stock": format!("{:.6}", stock[i]),
+                "location_actual_available_for_sale_stock": format!("{:.6}", stock[i]),
+                "location_quantity_in_transit": ""
+            })
+        })
+        .collect();
+    let name = format!("{} {} {n}", rng.pick(&adjectives), rng.pick(&nouns));
+    json!({
+        "item_id": item_id(n),
+        "name": name,
+        "item_name": name,
+        "unit": "pcs",
+        "unit_id": "4815000000003001",
+        "status": if n % 11 == 0 { "inactive" } else { "active" },
+        "source": "user",
+        "description": format!("{name}, revision {revision}. Durable, boxed, ships in 2 days."),
+        "rate": rate,
+        "purchase_rate": format!("{:.6}", rate * 0.6),
+        "tax_id": "4815000000050001",
+        "tax_name": "VAT",
+        "tax_percentage": 15,
+        "account_id": "4815000000000388",
+        "account_name": "Sales",
+        "purchase_account_id": "4815000000000509",
+        "purchase_account_name": "Cost of Goods Sold",
+        "inventory_account_id": "4815000000000612",
+        "item_type": "inventory",
+        "product_type": "goods",
+        "can_be_sold": true,
+        "can_be_purchased": true,
+        "track_inventory": true,
+        "is_taxable": true,
+        "sku": format!("SKU-{n:06}"),
+        "upc": "",
+        "ean": format!("600{:010}", n),
+        "isbn": "",
+        "part_number": format!("PN-{n}"),
+        "reorder_level": if n % 3 == 0 { json!("") } else { json!(10.0) },
+        "stock_on_hand": total,
+        "available_stock": total,
+        "actual_available_stock": total,
+        "brand": rng.pick(&brands),
+        "manufacturer": rng.pick(&brands),
+        "category_id": format!("48150000000310{:02}", n % 7),
+        "category_name": categories[n % 7],
+        "image_id": if n % 4 == 0 { String::new() } else { format!("48150000004{:05}", n) },
+        "image_name": if n % 4 == 0 { String::new() } else { format!("item_{n}.jpg") },
+        "image_type": "jpg",
+        "vendor_id": "4815000000049001",
+        "vendor_name": "Paper Supplies Ltd",
+        "is_returnable": true,
+        "is_combo_product": false,
+        "length": "10", "width": "5", "height": "2", "weight": "0.3",
+        "weight_unit": "kg", "dimension_unit": "cm",
+        "item_tax_preferences": [{"tax_id": "4815000000050001", "tax_name": "VAT", "tax_percentage": 15, "tax_specification": "intra"}],
+        "custom_fields": [{"customfield_id": "4815000000060001", "label": "Colour", "value": rng.pick(&["Red", "Blue", "Green"])}],
+        "created_time": zoho_time(base_time() - Duration::days(30)),
+        "last_modified_time": zoho_time(modified),
+        "locations": locations
+    })
+}
+
+/// Parses and versions a sample record for `org` (observed now).
+pub fn versioned_item(org: &str, record: Value) -> VersionedRow<Item> {
+    let item = Item::parse(record).unwrap_or_else(|e| panic!("sample item must parse: {e}"));
+    VersionedRow::new(org, item, Utc::now())
+}

@@ -266,10 +266,12 @@ impl<'a> Fields<'a> {
 }
 
 /// Parses a decimal from text, accepting scientific notation (`1e-7`) as serde_json prints small floats.
+/// The result is normalised (`5.000000` → `5`), so equal quantities are stored and compared alike.
 pub fn parse_decimal(s: &str) -> Option<Decimal> {
     Decimal::from_str(s)
         .ok()
         .or_else(|| Decimal::from_scientific(s).ok())
+        .map(|d| d.normalize())
 }
 
 /// Parses a Zoho timestamp: `2024-02-01T10:54:54+0200` (Zoho's usual form, no colon in the offset),

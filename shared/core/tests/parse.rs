@@ -1,5 +1,6 @@
 //! Parsing of realistic Zoho records (fixtures/ hold list pages, detail GETs and webhook-shaped bodies
 //! with every quirk in ZOHO.md), asserting the parsed values.
+#![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
