@@ -2,7 +2,8 @@
 --
 -- Every table has the same common columns:
 --   org_id, zoho_id        the Zoho organisation and the row's id in it (primary key);
---   record                 the full record as Zoho sent it (jsonb);
+--   record                 the full record as Zoho sent it (jsonb; item details run to ~3 KB, past the
+--                          TOAST threshold, so lz4 compression: several times cheaper to write than pglz);
 --   last_modified_time     the row's VERSION: Zoho's last_modified_time where Zoho gives one, otherwise the
 --                          time TDS observed the record in Zoho (stock, locations, price books, rates, images);
 --   content_hash           SHA-256 of the canonical record JSON; equal hashes mean equal records;
@@ -38,7 +39,7 @@ CREATE TABLE items (
     image_id text,
     image_name text,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -49,8 +50,6 @@ CREATE TABLE items (
 COMMENT ON TABLE items IS 'Items (goods and services).';
 CREATE INDEX items_changed_idx ON items (org_id, last_modified_time, zoho_id);
 CREATE INDEX items_sku_idx ON items (org_id, sku);
-CREATE INDEX items_category_id_idx ON items (org_id, category_id);
-CREATE INDEX items_image_id_idx ON items (org_id, image_id);
 
 CREATE TABLE item_stock (
     org_id text NOT NULL,
@@ -66,7 +65,7 @@ CREATE TABLE item_stock (
     available_for_sale_stock numeric,
     actual_available_for_sale_stock numeric,
     quantity_in_transit numeric,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -89,7 +88,7 @@ CREATE TABLE locations (
     location_type text,
     parent_location_id text,
     country text,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -111,7 +110,7 @@ CREATE TABLE price_books (
     is_default boolean,
     percentage numeric,
     is_increase boolean,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -130,7 +129,7 @@ CREATE TABLE price_book_rates (
     pricebook_rate numeric,
     pricebook_discount numeric,
     base_rate numeric,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -158,7 +157,7 @@ CREATE TABLE contacts (
     outstanding_receivable numeric,
     outstanding_payable numeric,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -180,7 +179,7 @@ CREATE TABLE item_images (
     size_bytes bigint,
     sha256 text,
     blob_key text,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -206,7 +205,7 @@ CREATE TABLE invoices (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -234,7 +233,7 @@ CREATE TABLE sales_orders (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -262,7 +261,7 @@ CREATE TABLE bills (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -290,7 +289,7 @@ CREATE TABLE customer_payments (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -318,7 +317,7 @@ CREATE TABLE credit_notes (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -346,7 +345,7 @@ CREATE TABLE vendor_payments (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,
@@ -374,7 +373,7 @@ CREATE TABLE purchase_orders (
     reference_number text,
     line_item_count bigint,
     created_time timestamptz,
-    record jsonb NOT NULL,
+    record jsonb COMPRESSION lz4 NOT NULL,
     last_modified_time timestamptz NOT NULL,
     content_hash bytea NOT NULL,
     completeness integer NOT NULL DEFAULT 0,

@@ -33,7 +33,11 @@ async fn migrations_apply_to_an_empty_database_and_rerun_as_a_no_op(pool: PgPool
     store.migrate().await.unwrap();
     let after = tables(&pool).await;
     for kind in EntityKind::ALL {
-        assert!(after.contains(&kind.table().to_string()), "missing {}", kind.table());
+        assert!(
+            after.contains(&kind.table().to_string()),
+            "missing {}",
+            kind.table()
+        );
     }
     for t in TDS_TABLES {
         assert!(after.contains(&t.to_string()), "missing {t}");
@@ -70,10 +74,19 @@ async fn every_entity_table_has_the_common_versioning_columns(pool: PgPool) {
         assert!(has("org_id", "text", "NO"), "{t}.org_id");
         assert!(has("zoho_id", "text", "NO"), "{t}.zoho_id");
         assert!(has("record", "jsonb", "NO"), "{t}.record");
-        assert!(has("last_modified_time", "timestamp with time zone", "NO"), "{t}.last_modified_time");
+        assert!(
+            has("last_modified_time", "timestamp with time zone", "NO"),
+            "{t}.last_modified_time"
+        );
         assert!(has("content_hash", "bytea", "NO"), "{t}.content_hash");
-        assert!(has("deleted_at", "timestamp with time zone", "YES"), "{t}.deleted_at");
-        assert!(has("synced_at", "timestamp with time zone", "NO"), "{t}.synced_at");
+        assert!(
+            has("deleted_at", "timestamp with time zone", "YES"),
+            "{t}.deleted_at"
+        );
+        assert!(
+            has("synced_at", "timestamp with time zone", "NO"),
+            "{t}.synced_at"
+        );
         let pk: Vec<String> = sqlx::query_scalar(
             "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
              WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY a.attname",
@@ -90,7 +103,10 @@ async fn every_entity_table_has_the_common_versioning_columns(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert!(changed_index, "{t} needs the (org_id, last_modified_time, zoho_id) index for changed-since reads");
+        assert!(
+            changed_index,
+            "{t} needs the (org_id, last_modified_time, zoho_id) index for changed-since reads"
+        );
     }
 }
 
@@ -110,7 +126,10 @@ fn migrations_follow_the_forward_only_rule() {
             "{n}: migrations are forward-only; no up/down pairs"
         );
         let (version, rest) = n.split_once('_').unwrap();
-        assert!(version.len() == 14 && version.chars().all(|c| c.is_ascii_digit()), "{n}: <yyyymmddhhmmss>_<name>.sql");
+        assert!(
+            version.len() == 14 && version.chars().all(|c| c.is_ascii_digit()),
+            "{n}: <yyyymmddhhmmss>_<name>.sql"
+        );
         assert!(!rest.is_empty());
     }
     // Every file is embedded, and none is reversible.

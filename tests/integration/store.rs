@@ -4,9 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tds_core::{
-    Contact, Document, EntityKind, Item, ItemImage, Location, PriceBook, VersionedRow,
-};
+use tds_core::{Contact, Document, EntityKind, Item, ItemImage, Location, PriceBook, VersionedRow};
 use tds_store::upsert::Tombstone;
 use tds_store::{Outcome, Store};
 use tds_tests::{base_time, sample_item, versioned_item, zoho_time, Rng};
@@ -72,18 +70,53 @@ async fn every_entity_kind_writes_its_typed_columns(pool: PgPool) {
         "org-1/items/4815000000044208/4815000000044250.jpg",
     );
 
-    assert_eq!(store.upsert(&[VersionedRow::new(org, item, now)]).await.unwrap().changed(), 1);
+    assert_eq!(
+        store
+            .upsert(&[VersionedRow::new(org, item, now)])
+            .await
+            .unwrap()
+            .changed(),
+        1
+    );
     assert_eq!(store.upsert(&stock).await.unwrap().changed(), 3);
-    assert_eq!(store.upsert(&[VersionedRow::new(org, book, now)]).await.unwrap().changed(), 1);
+    assert_eq!(
+        store
+            .upsert(&[VersionedRow::new(org, book, now)])
+            .await
+            .unwrap()
+            .changed(),
+        1
+    );
     assert_eq!(store.upsert(&rates).await.unwrap().changed(), 2);
-    assert_eq!(store.upsert(&[VersionedRow::new(org, image, now)]).await.unwrap().changed(), 1);
+    assert_eq!(
+        store
+            .upsert(&[VersionedRow::new(org, image, now)])
+            .await
+            .unwrap()
+            .changed(),
+        1
+    );
     for key in ["location", "warehouse"] {
         let loc = Location::parse(catalog[key].clone()).unwrap();
-        assert_eq!(store.upsert(&[VersionedRow::new(org, loc, now)]).await.unwrap().changed(), 1);
+        assert_eq!(
+            store
+                .upsert(&[VersionedRow::new(org, loc, now)])
+                .await
+                .unwrap()
+                .changed(),
+            1
+        );
     }
     for key in ["contact", "vendor"] {
         let c = Contact::parse(catalog[key].clone()).unwrap();
-        assert_eq!(store.upsert(&[VersionedRow::new(org, c, now)]).await.unwrap().changed(), 1);
+        assert_eq!(
+            store
+                .upsert(&[VersionedRow::new(org, c, now)])
+                .await
+                .unwrap()
+                .changed(),
+            1
+        );
     }
     let transactions = fixture("transactions.json");
     for (key, kind) in [
@@ -96,7 +129,10 @@ async fn every_entity_kind_writes_its_typed_columns(pool: PgPool) {
         ("purchaseorder", EntityKind::PurchaseOrder),
     ] {
         let doc = Document::parse(kind, transactions[key].clone()).unwrap();
-        let report = store.upsert(&[VersionedRow::new(org, doc, now)]).await.unwrap();
+        let report = store
+            .upsert(&[VersionedRow::new(org, doc, now)])
+            .await
+            .unwrap();
         assert_eq!(report.kind, kind);
         assert_eq!(report.changed(), 1, "{kind}");
     }
@@ -111,10 +147,20 @@ async fn every_entity_kind_writes_its_typed_columns(pool: PgPool) {
                 .unwrap()
         }
     };
-    assert_eq!(check("SELECT rate::text FROM items").await.as_deref(), Some("6"));
-    assert_eq!(check("SELECT reorder_level::text FROM items").await.as_deref(), Some("3"));
     assert_eq!(
-        check("SELECT last_modified_time::text FROM items").await.as_deref(),
+        check("SELECT rate::text FROM items").await.as_deref(),
+        Some("6")
+    );
+    assert_eq!(
+        check("SELECT reorder_level::text FROM items")
+            .await
+            .as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        check("SELECT last_modified_time::text FROM items")
+            .await
+            .as_deref(),
         Some("2024-02-01 08:54:54+00")
     );
     assert_eq!(
@@ -124,7 +170,9 @@ async fn every_entity_kind_writes_its_typed_columns(pool: PgPool) {
         Some("4815000000070001=3,4815000000070002=2,4815000000070003=null")
     );
     assert_eq!(
-        check("SELECT string_agg(country, ',' ORDER BY zoho_id) FROM locations").await.as_deref(),
+        check("SELECT string_agg(country, ',' ORDER BY zoho_id) FROM locations")
+            .await
+            .as_deref(),
         Some("Canada,South Africa")
     );
     assert_eq!(
@@ -139,10 +187,30 @@ async fn every_entity_kind_writes_its_typed_columns(pool: PgPool) {
             .as_deref(),
         Some("customer:U.S.A,vendor:Germany")
     );
-    assert_eq!(check("SELECT size_bytes::text FROM item_images").await.as_deref(), Some("14"));
-    assert_eq!(check("SELECT due_date::text FROM invoices").await.as_deref(), Some("2013-12-03"));
-    assert_eq!(check("SELECT line_item_count::text FROM purchase_orders").await.as_deref(), Some("2"));
-    assert_eq!(check("SELECT total::text FROM customer_payments").await.as_deref(), Some("450"));
+    assert_eq!(
+        check("SELECT size_bytes::text FROM item_images")
+            .await
+            .as_deref(),
+        Some("14")
+    );
+    assert_eq!(
+        check("SELECT due_date::text FROM invoices")
+            .await
+            .as_deref(),
+        Some("2013-12-03")
+    );
+    assert_eq!(
+        check("SELECT line_item_count::text FROM purchase_orders")
+            .await
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        check("SELECT total::text FROM customer_payments")
+            .await
+            .as_deref(),
+        Some("450")
+    );
     for kind in EntityKind::ALL {
         assert!(store.counts(kind, org).await.unwrap().active >= 1, "{kind}");
     }
@@ -157,7 +225,9 @@ async fn shuffled_versions_of_the_same_records_end_in_the_newest(pool: PgPool) {
         let mut rng = Rng::new(seed);
         // Every version of every record, some delivered twice, in a random order and random batches.
         let mut deliveries: Vec<&Value> = records.iter().flatten().collect();
-        let extra: Vec<&Value> = (0..60).map(|_| deliveries[rng.below(deliveries.len())]).collect();
+        let extra: Vec<&Value> = (0..60)
+            .map(|_| deliveries[rng.below(deliveries.len())])
+            .collect();
         deliveries.extend(extra);
         rng.shuffle(&mut deliveries);
         let mut stale_reported = 0;
@@ -173,19 +243,33 @@ async fn shuffled_versions_of_the_same_records_end_in_the_newest(pool: PgPool) {
             stale_reported += report.stale();
             i += size;
         }
-        assert!(stale_reported > 0, "a shuffle delivers some older versions after newer ones");
+        assert!(
+            stale_reported > 0,
+            "a shuffle delivers some older versions after newer ones"
+        );
 
         for (n, versions) in records.iter().enumerate() {
             let newest = versions.last().unwrap();
             let id = newest["item_id"].as_str().unwrap();
-            let row = store.get(EntityKind::Item, &org, id).await.unwrap().unwrap();
-            assert_eq!(&row.record, newest, "seed {seed}: item {n} must end at its newest version");
+            let row = store
+                .get(EntityKind::Item, &org, id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                &row.record, newest,
+                "seed {seed}: item {n} must end at its newest version"
+            );
             assert_eq!(row.deleted_at, None);
-            let expected = VersionedRow::new(&org, Item::parse(newest.clone()).unwrap(), Utc::now());
+            let expected =
+                VersionedRow::new(&org, Item::parse(newest.clone()).unwrap(), Utc::now());
             assert_eq!(row.last_modified_time, expected.version);
             assert_eq!(row.content_hash, expected.content_hash.to_vec());
         }
-        assert_eq!(store.counts(EntityKind::Item, &org).await.unwrap().active, 40);
+        assert_eq!(
+            store.counts(EntityKind::Item, &org).await.unwrap().active,
+            40
+        );
     }
     // Every org converged to the same content.
     let per_org: Vec<Vec<Value>> = sqlx::query_scalar::<_, Value>(
@@ -225,7 +309,10 @@ async fn applying_a_batch_twice_changes_nothing(pool: PgPool) {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(synced_after, synced_before, "an unchanged row is not even rewritten");
+    assert_eq!(
+        synced_after, synced_before,
+        "an unchanged row is not even rewritten"
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
@@ -233,9 +320,12 @@ async fn an_older_version_after_a_newer_one_is_ignored_and_reported(pool: PgPool
     let store = Store::from_pool(pool.clone());
     let v = versions_of(7, 3);
     let newest = versioned_item("org", v[2].clone());
-    store.upsert(&[newest.clone()]).await.unwrap();
+    store.upsert(std::slice::from_ref(&newest)).await.unwrap();
 
-    let report = store.upsert(&[versioned_item("org", v[0].clone())]).await.unwrap();
+    let report = store
+        .upsert(&[versioned_item("org", v[0].clone())])
+        .await
+        .unwrap();
     assert_eq!(
         report.rows[0].outcome,
         Outcome::Stale {
@@ -244,18 +334,33 @@ async fn an_older_version_after_a_newer_one_is_ignored_and_reported(pool: PgPool
         }
     );
     assert_eq!(report.stale(), 1);
-    let row = store.get(EntityKind::Item, "org", &newest.zoho_id).await.unwrap().unwrap();
+    let row = store
+        .get(EntityKind::Item, "org", &newest.zoho_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.record, v[2]);
 
     // Two versions in one batch: the older is reported superseded, the newer wins.
     let other = versions_of(8, 2);
     let report = store
-        .upsert(&[versioned_item("org", other[1].clone()), versioned_item("org", other[0].clone())])
+        .upsert(&[
+            versioned_item("org", other[1].clone()),
+            versioned_item("org", other[0].clone()),
+        ])
         .await
         .unwrap();
     assert_eq!(report.rows[0].outcome, Outcome::Inserted);
     assert_eq!(report.rows[1].outcome, Outcome::Superseded);
-    let row = store.get(EntityKind::Item, "org", other[1]["item_id"].as_str().unwrap()).await.unwrap().unwrap();
+    let row = store
+        .get(
+            EntityKind::Item,
+            "org",
+            other[1]["item_id"].as_str().unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.record, other[1]);
 }
 
@@ -266,15 +371,25 @@ async fn tombstones_survive_late_older_upserts(pool: PgPool) {
     let v0 = versioned_item("org", v[0].clone());
     let v1 = versioned_item("org", v[1].clone());
     let id = v1.zoho_id.clone();
-    store.upsert(&[v1.clone()]).await.unwrap();
+    store.upsert(std::slice::from_ref(&v1)).await.unwrap();
 
     let deleted_at = v1.version + Duration::seconds(30);
     let report = store
-        .tombstone(EntityKind::Item, &[Tombstone { org_id: "org".into(), zoho_id: id.clone(), deleted_at }])
+        .tombstone(
+            EntityKind::Item,
+            &[Tombstone {
+                org_id: "org".into(),
+                zoho_id: id.clone(),
+                deleted_at,
+            }],
+        )
         .await
         .unwrap();
     assert_eq!(report.rows[0].outcome, Outcome::Tombstoned);
-    assert_eq!(store.counts(EntityKind::Item, "org").await.unwrap().active, 0);
+    assert_eq!(
+        store.counts(EntityKind::Item, "org").await.unwrap().active,
+        0
+    );
 
     for late in [v1.clone(), v0] {
         let report = store.upsert(&[late]).await.unwrap();
@@ -284,7 +399,11 @@ async fn tombstones_survive_late_older_upserts(pool: PgPool) {
             report.rows[0].outcome
         );
     }
-    let row = store.get(EntityKind::Item, "org", &id).await.unwrap().unwrap();
+    let row = store
+        .get(EntityKind::Item, "org", &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.deleted_at, Some(deleted_at), "tombstone survives");
     assert_eq!(row.record, v[1]);
 
@@ -292,29 +411,69 @@ async fn tombstones_survive_late_older_upserts(pool: PgPool) {
     let report = store
         .tombstone(
             EntityKind::Item,
-            &[Tombstone { org_id: "org".into(), zoho_id: id.clone(), deleted_at: deleted_at + Duration::hours(1) }],
+            &[Tombstone {
+                org_id: "org".into(),
+                zoho_id: id.clone(),
+                deleted_at: deleted_at + Duration::hours(1),
+            }],
         )
         .await
         .unwrap();
     assert_eq!(report.rows[0].outcome, Outcome::AlreadyTombstoned);
-    assert_eq!(store.get(EntityKind::Item, "org", &id).await.unwrap().unwrap().deleted_at, Some(deleted_at));
+    assert_eq!(
+        store
+            .get(EntityKind::Item, "org", &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at,
+        Some(deleted_at)
+    );
 
     // Only a version newer than the deletion brings the row back.
     let mut newer = v[2].clone();
     newer["last_modified_time"] = json!(zoho_time(deleted_at + Duration::minutes(5)));
-    let report = store.upsert(&[versioned_item("org", newer.clone())]).await.unwrap();
+    let report = store
+        .upsert(&[versioned_item("org", newer.clone())])
+        .await
+        .unwrap();
     assert_eq!(report.rows[0].outcome, Outcome::Restored);
-    let row = store.get(EntityKind::Item, "org", &id).await.unwrap().unwrap();
+    let row = store
+        .get(EntityKind::Item, "org", &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.deleted_at, None);
     assert_eq!(row.record, newer);
 
     // A deletion older than the stored version does not apply.
     let report = store
-        .tombstone(EntityKind::Item, &[Tombstone { org_id: "org".into(), zoho_id: id.clone(), deleted_at }])
+        .tombstone(
+            EntityKind::Item,
+            &[Tombstone {
+                org_id: "org".into(),
+                zoho_id: id.clone(),
+                deleted_at,
+            }],
+        )
         .await
         .unwrap();
-    assert!(matches!(report.rows[0].outcome, Outcome::Stale { deleted_at: None, .. }));
-    assert_eq!(store.get(EntityKind::Item, "org", &id).await.unwrap().unwrap().deleted_at, None);
+    assert!(matches!(
+        report.rows[0].outcome,
+        Outcome::Stale {
+            deleted_at: None,
+            ..
+        }
+    ));
+    assert_eq!(
+        store
+            .get(EntityKind::Item, "org", &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at,
+        None
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
@@ -324,12 +483,25 @@ async fn a_deletion_seen_before_the_record_blocks_its_older_versions(pool: PgPoo
     let row = versioned_item("org", v);
     let deleted_at = row.version + Duration::seconds(1);
     let report = store
-        .tombstone(EntityKind::Item, &[Tombstone { org_id: "org".into(), zoho_id: row.zoho_id.clone(), deleted_at }])
+        .tombstone(
+            EntityKind::Item,
+            &[Tombstone {
+                org_id: "org".into(),
+                zoho_id: row.zoho_id.clone(),
+                deleted_at,
+            }],
+        )
         .await
         .unwrap();
     assert_eq!(report.rows[0].outcome, Outcome::Tombstoned);
-    let report = store.upsert(&[row.clone()]).await.unwrap();
-    assert!(matches!(report.rows[0].outcome, Outcome::Stale { deleted_at: Some(_), .. }));
+    let report = store.upsert(std::slice::from_ref(&row)).await.unwrap();
+    assert!(matches!(
+        report.rows[0].outcome,
+        Outcome::Stale {
+            deleted_at: Some(_),
+            ..
+        }
+    ));
     let counts = store.counts(EntityKind::Item, "org").await.unwrap();
     assert_eq!((counts.active, counts.deleted), (0, 1));
 }
@@ -339,14 +511,26 @@ async fn at_equal_versions_the_detail_record_wins_in_either_order(pool: PgPool) 
     let store = Store::from_pool(pool.clone());
     let detail = versions_of(5, 1).pop().unwrap();
     let mut list = detail.clone();
-    for key in ["locations", "item_tax_preferences", "custom_fields", "unit_id"] {
+    for key in [
+        "locations",
+        "item_tax_preferences",
+        "custom_fields",
+        "unit_id",
+    ] {
         list.as_object_mut().unwrap().remove(key);
     }
     for (org, order) in [("a", [&list, &detail]), ("b", [&detail, &list])] {
         for record in order {
-            store.upsert(&[versioned_item(org, record.clone())]).await.unwrap();
+            store
+                .upsert(&[versioned_item(org, record.clone())])
+                .await
+                .unwrap();
         }
-        let row = store.get(EntityKind::Item, org, detail["item_id"].as_str().unwrap()).await.unwrap().unwrap();
+        let row = store
+            .get(EntityKind::Item, org, detail["item_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row.record, detail, "org {org}");
     }
 }
@@ -359,12 +543,18 @@ async fn stock_is_versioned_by_observation_and_unchanged_stock_is_not_written(po
     let item = Item::parse(record.clone()).unwrap();
     let t1 = base_time() + Duration::hours(1);
     let rows = |item: &Item, at: DateTime<Utc>| -> Vec<_> {
-        item.stock_rows().into_iter().map(|s| VersionedRow::new("org", s, at)).collect()
+        item.stock_rows()
+            .into_iter()
+            .map(|s| VersionedRow::new("org", s, at))
+            .collect()
     };
     assert_eq!(store.upsert(&rows(&item, t1)).await.unwrap().changed(), 3);
 
     // Polled again later, same quantities: nothing written.
-    let report = store.upsert(&rows(&item, t1 + Duration::minutes(15))).await.unwrap();
+    let report = store
+        .upsert(&rows(&item, t1 + Duration::minutes(15)))
+        .await
+        .unwrap();
     assert_eq!(report.unchanged(), 3);
 
     // One location's stock moved: only that row changes.
@@ -374,10 +564,20 @@ async fn stock_is_versioned_by_observation_and_unchanged_stock_is_not_written(po
     let t3 = t1 + Duration::minutes(30);
     let report = store.upsert(&rows(&moved_item, t3)).await.unwrap();
     assert_eq!((report.changed(), report.unchanged()), (1, 2));
-    assert_eq!(report.rows.iter().filter(|r| r.outcome == Outcome::Updated).count(), 1);
+    assert_eq!(
+        report
+            .rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Updated)
+            .count(),
+        1
+    );
 
     // A late observation from before that poll is ignored.
-    let report = store.upsert(&rows(&item, t3 - Duration::minutes(1))).await.unwrap();
+    let report = store
+        .upsert(&rows(&item, t3 - Duration::minutes(1)))
+        .await
+        .unwrap();
     assert_eq!(report.stale(), 1);
     let qty: String = sqlx::query_scalar(
         "SELECT stock_on_hand::text FROM item_stock WHERE org_id = 'org' AND location_id = '4815000000070002'",
@@ -397,15 +597,26 @@ async fn reads_by_id_changed_since_counts_and_versions(pool: PgPool) {
     let mut batch: Vec<_> = (0..25)
         .map(|n| versioned_item("org", sample_item(&mut rng, n, 0, same)))
         .collect();
-    batch.extend((25..30).map(|n| versioned_item("org", sample_item(&mut rng, n, 0, same + Duration::seconds(n as i64)))));
-    batch.push(versioned_item("other-org", sample_item(&mut rng, 1, 0, same)));
+    batch.extend((25..30).map(|n| {
+        versioned_item(
+            "org",
+            sample_item(&mut rng, n, 0, same + Duration::seconds(n as i64)),
+        )
+    }));
+    batch.push(versioned_item(
+        "other-org",
+        sample_item(&mut rng, 1, 0, same),
+    ));
     store.upsert(&batch).await.unwrap();
 
     // Keyset paging by (version, id) never skips rows that share a version.
     let mut seen = Vec::new();
     let (mut since, mut after) = (same - Duration::seconds(1), String::new());
     loop {
-        let page = store.changed_since(EntityKind::Item, "org", since, &after, 10).await.unwrap();
+        let page = store
+            .changed_since(EntityKind::Item, "org", since, &after, 10)
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -417,18 +628,36 @@ async fn reads_by_id_changed_since_counts_and_versions(pool: PgPool) {
     let mut unique = seen.clone();
     unique.dedup();
     assert_eq!(unique.len(), 30, "no duplicates");
-    let later = store.changed_since(EntityKind::Item, "org", same, "", 100).await.unwrap();
+    let later = store
+        .changed_since(EntityKind::Item, "org", same, "", 100)
+        .await
+        .unwrap();
     assert!(later.len() >= 5);
 
-    let ids = vec![tds_tests::item_id(3), tds_tests::item_id(4), "missing".to_string()];
+    let ids = vec![
+        tds_tests::item_id(3),
+        tds_tests::item_id(4),
+        "missing".to_string(),
+    ];
     let many = store.get_many(EntityKind::Item, "org", &ids).await.unwrap();
-    assert_eq!(many.iter().map(|r| r.zoho_id.clone()).collect::<Vec<_>>(), ids[..2]);
-    assert!(store.get(EntityKind::Item, "org", "missing").await.unwrap().is_none());
+    assert_eq!(
+        many.iter().map(|r| r.zoho_id.clone()).collect::<Vec<_>>(),
+        ids[..2]
+    );
+    assert!(store
+        .get(EntityKind::Item, "org", "missing")
+        .await
+        .unwrap()
+        .is_none());
 
     store
         .tombstone(
             EntityKind::Item,
-            &[Tombstone { org_id: "org".into(), zoho_id: tds_tests::item_id(0), deleted_at: same + Duration::days(1) }],
+            &[Tombstone {
+                org_id: "org".into(),
+                zoho_id: tds_tests::item_id(0),
+                deleted_at: same + Duration::days(1),
+            }],
         )
         .await
         .unwrap();
@@ -438,25 +667,52 @@ async fn reads_by_id_changed_since_counts_and_versions(pool: PgPool) {
     assert_eq!(versions.len(), 30);
     assert_eq!(versions[0].zoho_id, tds_tests::item_id(0));
     assert!(versions[0].deleted_at.is_some());
-    assert_eq!(store.counts(EntityKind::Item, "other-org").await.unwrap().active, 1);
+    assert_eq!(
+        store
+            .counts(EntityKind::Item, "other-org")
+            .await
+            .unwrap()
+            .active,
+        1
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn malformed_batches_are_refused_before_any_write(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
     let empty: Vec<VersionedRow<Item>> = Vec::new();
-    assert!(store.upsert(&empty).await.unwrap_err().to_string().contains("empty batch"));
+    assert!(store
+        .upsert(&empty)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("empty batch"));
 
     let t = fixture("transactions.json");
     let now = Utc::now();
     let mixed = vec![
-        VersionedRow::new("org", Document::parse(EntityKind::Invoice, t["invoice"].clone()).unwrap(), now),
-        VersionedRow::new("org", Document::parse(EntityKind::Bill, t["bill"].clone()).unwrap(), now),
+        VersionedRow::new(
+            "org",
+            Document::parse(EntityKind::Invoice, t["invoice"].clone()).unwrap(),
+            now,
+        ),
+        VersionedRow::new(
+            "org",
+            Document::parse(EntityKind::Bill, t["bill"].clone()).unwrap(),
+            now,
+        ),
     ];
     let err = store.upsert(&mixed).await.unwrap_err();
     assert!(err.to_string().contains("one entity kind"), "{err}");
     assert!(!err.is_retriable());
-    assert_eq!(store.counts(EntityKind::Invoice, "org").await.unwrap().active, 0);
+    assert_eq!(
+        store
+            .counts(EntityKind::Invoice, "org")
+            .await
+            .unwrap()
+            .active,
+        0
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]

@@ -13,7 +13,11 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator from `seed` (0 is mapped to a fixed non-zero seed).
     pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// Next 64 random bits.
@@ -46,13 +50,17 @@ impl Rng {
 
 /// A fixed base time for sample data.
 pub fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// Formats a time as Zoho does (`2026-01-05T11:00:00+0200`), in a +02:00 zone like a real org.
 pub fn zoho_time(t: DateTime<Utc>) -> String {
     let offset = chrono::FixedOffset::east_opt(2 * 3600).expect("+02:00 is a valid offset");
-    t.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%z").to_string()
+    t.with_timezone(&offset)
+        .format("%Y-%m-%dT%H:%M:%S%z")
+        .to_string()
 }
 
 /// Item id of sample item number `n`.
@@ -64,10 +72,22 @@ pub fn item_id(n: usize) -> String {
 /// numbers and as strings, `""` for unset numbers, `+0200` offsets, three locations with stock.
 /// `revision` changes the rate, stock and description so versions of the same item differ.
 pub fn sample_item(rng: &mut Rng, n: usize, revision: u32, modified: DateTime<Utc>) -> Value {
-    let categories = ["Bags", "Mugs", "Umbrellas", "Stationery", "Kitchen", "Garden", "Toys"];
+    let categories = [
+        "Bags",
+        "Mugs",
+        "Umbrellas",
+        "Stationery",
+        "Kitchen",
+        "Garden",
+        "Toys",
+    ];
     let brands = ["Acme", "Globex", "Initech", "Umbrella Co", "Stark", "Wayne"];
-    let adjectives = ["Small", "Large", "Blue", "Recycled", "Premium", "Travel", "Classic"];
-    let nouns = ["Bag", "Mug", "Umbrella", "Notebook", "Spatula", "Trowel", "Yo-yo"];
+    let adjectives = [
+        "Small", "Large", "Blue", "Recycled", "Premium", "Travel", "Classic",
+    ];
+    let nouns = [
+        "Bag", "Mug", "Umbrella", "Notebook", "Spatula", "Trowel", "Yo-yo",
+    ];
     let rate = 5.0 + (n % 97) as f64 + f64::from(revision) * 0.25;
     let stock: Vec<f64> = (0..3).map(|_| (rng.below(200)) as f64).collect();
     let total: f64 = stock.iter().sum();
@@ -98,7 +118,7 @@ pub fn sample_item(rng: &mut Rng, n: usize, revision: u32, modified: DateTime<Ut
         "item_name": name,
         "unit": "pcs",
         "unit_id": "4815000000003001",
-        "status": if n % 11 == 0 { "inactive" } else { "active" },
+        "status": if n.is_multiple_of(11) { "inactive" } else { "active" },
         "source": "user",
         "description": format!("{name}, revision {revision}. Durable, boxed, ships in 2 days."),
         "rate": rate,
@@ -122,7 +142,7 @@ pub fn sample_item(rng: &mut Rng, n: usize, revision: u32, modified: DateTime<Ut
         "ean": format!("600{:010}", n),
         "isbn": "",
         "part_number": format!("PN-{n}"),
-        "reorder_level": if n % 3 == 0 { json!("") } else { json!(10.0) },
+        "reorder_level": if n.is_multiple_of(3) { json!("") } else { json!(10.0) },
         "stock_on_hand": total,
         "available_stock": total,
         "actual_available_stock": total,
@@ -130,8 +150,8 @@ pub fn sample_item(rng: &mut Rng, n: usize, revision: u32, modified: DateTime<Ut
         "manufacturer": rng.pick(&brands),
         "category_id": format!("48150000000310{:02}", n % 7),
         "category_name": categories[n % 7],
-        "image_id": if n % 4 == 0 { String::new() } else { format!("48150000004{:05}", n) },
-        "image_name": if n % 4 == 0 { String::new() } else { format!("item_{n}.jpg") },
+        "image_id": if n.is_multiple_of(4) { String::new() } else { format!("48150000004{:05}", n) },
+        "image_name": if n.is_multiple_of(4) { String::new() } else { format!("item_{n}.jpg") },
         "image_type": "jpg",
         "vendor_id": "4815000000049001",
         "vendor_name": "Paper Supplies Ltd",

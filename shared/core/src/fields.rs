@@ -131,10 +131,7 @@ impl<'a> Fields<'a> {
             Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
             Some(other) => Err(self.error(
                 name,
-                format!(
-                    "must be an id (string or integer), got {}",
-                    describe(other)
-                ),
+                format!("must be an id (string or integer), got {}", describe(other)),
             )),
         }
     }
@@ -152,10 +149,7 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => Err(self.error(
-                name,
-                format!("must be text, got {}", describe(other)),
-            )),
+            Some(other) => Err(self.error(name, format!("must be text, got {}", describe(other)))),
         }
     }
 
@@ -170,10 +164,9 @@ impl<'a> Fields<'a> {
             Some(Value::Number(n)) => parse_decimal(&n.to_string())
                 .map(Some)
                 .ok_or_else(|| self.error(name, format!("number {n} is out of range"))),
-            Some(other) => Err(self.error(
-                name,
-                format!("must be a number, got {}", describe(other)),
-            )),
+            Some(other) => {
+                Err(self.error(name, format!("must be a number, got {}", describe(other))))
+            }
         }
     }
 
@@ -229,9 +222,9 @@ impl<'a> Fields<'a> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => parse_zoho_date(s)
-                .map(Some)
-                .ok_or_else(|| self.error(name, format!("must be a date like 2024-02-01, got {s:?}"))),
+            Some(Value::String(s)) => parse_zoho_date(s).map(Some).ok_or_else(|| {
+                self.error(name, format!("must be a date like 2024-02-01, got {s:?}"))
+            }),
             Some(other) => Err(self.error(
                 name,
                 format!("must be a date string, got {}", describe(other)),
@@ -244,10 +237,9 @@ impl<'a> Fields<'a> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(other) => Err(self.error(
-                name,
-                format!("must be an array, got {}", describe(other)),
-            )),
+            Some(other) => {
+                Err(self.error(name, format!("must be an array, got {}", describe(other))))
+            }
         }
     }
 
@@ -257,10 +249,9 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(v @ Value::Object(_)) => Fields::nested(self.kind, v, name).map(Some),
-            Some(other) => Err(self.error(
-                name,
-                format!("must be an object, got {}", describe(other)),
-            )),
+            Some(other) => {
+                Err(self.error(name, format!("must be an object, got {}", describe(other))))
+            }
         }
     }
 }
@@ -346,10 +337,19 @@ mod tests {
     #[test]
     fn timestamps_in_every_zoho_shape() {
         let expect = Utc.with_ymd_and_hms(2024, 2, 1, 8, 54, 54).unwrap();
-        assert_eq!(parse_zoho_timestamp("2024-02-01T10:54:54+0200"), Some(expect));
-        assert_eq!(parse_zoho_timestamp("2024-02-01T10:54:54+02:00"), Some(expect));
+        assert_eq!(
+            parse_zoho_timestamp("2024-02-01T10:54:54+0200"),
+            Some(expect)
+        );
+        assert_eq!(
+            parse_zoho_timestamp("2024-02-01T10:54:54+02:00"),
+            Some(expect)
+        );
         assert_eq!(parse_zoho_timestamp("2024-02-01T08:54:54Z"), Some(expect));
-        assert_eq!(parse_zoho_timestamp("2024-02-01T14:24:54+0530"), Some(expect));
+        assert_eq!(
+            parse_zoho_timestamp("2024-02-01T14:24:54+0530"),
+            Some(expect)
+        );
         assert_eq!(parse_zoho_timestamp("2024-02-01 08:54:54"), Some(expect));
         assert_eq!(
             parse_zoho_timestamp("2024-02-01"),
@@ -362,7 +362,8 @@ mod tests {
 
     #[test]
     fn decimals_from_numbers_strings_and_blanks() {
-        let v = json!({"a": "5.000000", "b": 5.0, "c": "", "d": 12, "e": "abc", "f": [1], "g": 1e-7});
+        let v =
+            json!({"a": "5.000000", "b": 5.0, "c": "", "d": 12, "e": "abc", "f": [1], "g": 1e-7});
         let f = Fields::new(EntityKind::Item, &v).unwrap();
         assert_eq!(f.opt_decimal("a").unwrap(), Some(Decimal::new(5, 0)));
         assert_eq!(f.opt_decimal("b").unwrap(), Some(Decimal::new(5, 0)));

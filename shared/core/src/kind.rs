@@ -206,7 +206,11 @@ mod tests {
         for kind in EntityKind::ALL {
             assert_eq!(kind.as_str().parse::<EntityKind>(), Ok(kind));
             assert_eq!(kind.table().parse::<EntityKind>(), Ok(kind));
-            assert!(tables.insert(kind.table()), "duplicate table {}", kind.table());
+            assert!(
+                tables.insert(kind.table()),
+                "duplicate table {}",
+                kind.table()
+            );
         }
     }
 
@@ -215,6 +219,9 @@ mod tests {
         let err = "widgets".parse::<EntityKind>().unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("\"widgets\""), "{msg}");
-        assert!(msg.contains("sales_order") && msg.contains("item_stock"), "{msg}");
+        assert!(
+            msg.contains("sales_order") && msg.contains("item_stock"),
+            "{msg}"
+        );
     }
 }

@@ -11,8 +11,8 @@ pub mod row;
 
 pub use fields::ParseError;
 pub use kind::{EntityKind, UnknownEntityKind};
-pub use model::{parse_entity, AnyEntity, 
-    Contact, Document, Item, ItemImage, ItemStock, Location, LocationStock, PriceBook,
-    PriceBookRate, StockShape,
+pub use model::{
+    parse_entity, AnyEntity, Contact, Document, Item, ItemImage, ItemStock, Location,
+    LocationStock, PriceBook, PriceBookRate, StockShape,
 };
 pub use row::{ColumnSink, Entity, VersionedRow};

@@ -51,7 +51,10 @@ fn list_page_items_with_string_ids_six_decimal_numbers_blank_numbers_and_colonle
     assert_eq!(bag.brand.as_deref(), Some("Acme"));
     assert_eq!(bag.last_modified_time, Some(utc("2024-02-01T08:54:54Z")));
     assert_eq!(bag.created_time, Some(utc("2024-01-30T07:12:03Z")));
-    assert_eq!(bag.stock_shape, None, "list pages carry no per-location stock");
+    assert_eq!(
+        bag.stock_shape, None,
+        "list pages carry no per-location stock"
+    );
     assert!(bag.stock.is_empty());
     assert_eq!(bag.record, page["items"][0], "the record is kept verbatim");
 
@@ -62,8 +65,15 @@ fn list_page_items_with_string_ids_six_decimal_numbers_blank_numbers_and_colonle
     assert_eq!(service.rate, Some(dec("2.5")), "numeric string");
     assert_eq!(service.purchase_rate, None);
     assert_eq!(service.image_id, None, "\"\" image id means no image");
-    assert_eq!(service.created_time, Some(utc("2023-11-18T00:00:00Z")), "bare date");
-    assert_eq!(service.last_modified_time, Some(utc("2023-11-18T10:02:51Z")));
+    assert_eq!(
+        service.created_time,
+        Some(utc("2023-11-18T00:00:00Z")),
+        "bare date"
+    );
+    assert_eq!(
+        service.last_modified_time,
+        Some(utc("2023-11-18T10:02:51Z"))
+    );
 
     let umbrella = &items[2];
     assert_eq!(umbrella.item_id, "4815000000044444", "numeric id accepted");
@@ -72,7 +82,11 @@ fn list_page_items_with_string_ids_six_decimal_numbers_blank_numbers_and_colonle
     assert_eq!(umbrella.stock_on_hand, Some(dec("0")));
     assert_eq!(umbrella.available_stock, Some(dec("-2")));
     assert_eq!(umbrella.reorder_level, Some(dec("10")));
-    assert_eq!(umbrella.last_modified_time, Some(utc("2024-03-05T12:15:10Z")), "+0530");
+    assert_eq!(
+        umbrella.last_modified_time,
+        Some(utc("2024-03-05T12:15:10Z")),
+        "+0530"
+    );
 }
 
 #[test]
@@ -108,7 +122,11 @@ fn item_detail_with_locations_array() {
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[1].zoho_id(), "4815000000044208:4815000000070002");
     assert_eq!(rows[1].kind(), EntityKind::ItemStock);
-    assert_eq!(rows[1].last_modified_time(), None, "stock is versioned by observation");
+    assert_eq!(
+        rows[1].last_modified_time(),
+        None,
+        "stock is versioned by observation"
+    );
     assert_eq!(rows[1].record(), &item.record["locations"][1]);
 }
 
@@ -119,7 +137,11 @@ fn item_detail_with_legacy_warehouses_array() {
     assert_eq!(item.rate, Some(dec("8.99")));
     assert_eq!(item.stock_on_hand, Some(dec("42")));
     assert_eq!(item.image_id, None);
-    assert_eq!(item.last_modified_time, Some(utc("2019-11-27T17:05:02Z")), "-0500");
+    assert_eq!(
+        item.last_modified_time,
+        Some(utc("2019-11-27T17:05:02Z")),
+        "-0500"
+    );
     assert_eq!(item.stock.len(), 2);
     let primary = &item.stock[0];
     assert_eq!(primary.location_id, "2000000000101");
@@ -150,7 +172,11 @@ fn locations_warehouses_and_price_books() {
     assert_eq!(wh.source, StockShape::Warehouses);
     assert_eq!(wh.name.as_deref(), Some("Overflow"));
     assert_eq!(wh.is_primary, Some(false));
-    assert_eq!(wh.country.as_deref(), Some("Canada"), "address \"\" then country");
+    assert_eq!(
+        wh.country.as_deref(),
+        Some("Canada"),
+        "address \"\" then country"
+    );
 
     let book = PriceBook::parse(catalog["pricebook"].clone()).unwrap();
     assert_eq!(book.pricebook_id, "4815000000080001");
@@ -164,7 +190,10 @@ fn locations_warehouses_and_price_books() {
     assert_eq!(rates[0].pricebook_discount, None);
     assert_eq!(rates[1].pricebook_rate, Some(dec("10.50")));
     assert_eq!(rates[1].pricebook_discount, Some(dec("5")));
-    assert_eq!(rates[1].pricebook_item_id.as_deref(), Some("4815000000080102"));
+    assert_eq!(
+        rates[1].pricebook_item_id.as_deref(),
+        Some("4815000000080102")
+    );
 
     let listed = PriceBook::parse(catalog["pricebook_list_entry"].clone()).unwrap();
     assert_eq!(listed.rates, None, "list entries carry no items");
@@ -232,7 +261,11 @@ fn every_transaction_kind() {
     assert_eq!(so.line_item_count, Some(0));
 
     let bill = Document::parse(EntityKind::Bill, t["bill"].clone()).unwrap();
-    assert_eq!(bill.contact_id.as_deref(), Some("460000000026777"), "vendor_id");
+    assert_eq!(
+        bill.contact_id.as_deref(),
+        Some("460000000026777"),
+        "vendor_id"
+    );
     assert_eq!(bill.contact_name.as_deref(), Some("Paper Supplies Ltd"));
     assert_eq!(bill.reference_number.as_deref(), Some("PO-7"));
 
@@ -244,7 +277,10 @@ fn every_transaction_kind() {
     assert!(!pay.needs_detail());
     let observed = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let row = VersionedRow::new("org", pay, observed);
-    assert_eq!(row.version, observed, "versioned by observation when Zoho gives no time");
+    assert_eq!(
+        row.version, observed,
+        "versioned by observation when Zoho gives no time"
+    );
 
     let cn = Document::parse(EntityKind::CreditNote, t["creditnote"].clone()).unwrap();
     assert_eq!(cn.number.as_deref(), Some("CN-00001"));
@@ -277,10 +313,30 @@ fn parse_entity_dispatches_by_kind_and_refuses_derived_kinds() {
 #[test]
 fn bad_records_name_the_field_and_the_record() {
     let cases: Vec<(EntityKind, Value, &str, &str)> = vec![
-        (EntityKind::Item, json!({"name": "x"}), "item_id", "required"),
-        (EntityKind::Item, json!({"item_id": ""}), "item_id", "required"),
-        (EntityKind::Item, json!({"item_id": {"a": 1}}), "item_id", "an object"),
-        (EntityKind::Item, json!({"item_id": "1", "rate": "six"}), "rate", "\"six\""),
+        (
+            EntityKind::Item,
+            json!({"name": "x"}),
+            "item_id",
+            "required",
+        ),
+        (
+            EntityKind::Item,
+            json!({"item_id": ""}),
+            "item_id",
+            "required",
+        ),
+        (
+            EntityKind::Item,
+            json!({"item_id": {"a": 1}}),
+            "item_id",
+            "an object",
+        ),
+        (
+            EntityKind::Item,
+            json!({"item_id": "1", "rate": "six"}),
+            "rate",
+            "\"six\"",
+        ),
         (
             EntityKind::Item,
             json!({"item_id": "1", "last_modified_time": "01/02/2024 10:54"}),
@@ -299,27 +355,70 @@ fn bad_records_name_the_field_and_the_record() {
             "warehouses[0].warehouse_id",
             "required",
         ),
-        (EntityKind::Item, json!({"item_id": "1", "locations": "none"}), "locations", "an array"),
-        (EntityKind::Contact, json!({"contact_id": "5", "billing_address": 7}), "billing_address", "an object"),
-        (EntityKind::Invoice, json!({"invoice_id": "7", "date": "17/11/2013"}), "date", "17/11/2013"),
-        (EntityKind::Invoice, json!({"invoice_id": "7", "line_items": {}}), "line_items", "an array"),
-        (EntityKind::Location, json!({"location_name": "x"}), "location_id", "required"),
+        (
+            EntityKind::Item,
+            json!({"item_id": "1", "locations": "none"}),
+            "locations",
+            "an array",
+        ),
+        (
+            EntityKind::Contact,
+            json!({"contact_id": "5", "billing_address": 7}),
+            "billing_address",
+            "an object",
+        ),
+        (
+            EntityKind::Invoice,
+            json!({"invoice_id": "7", "date": "17/11/2013"}),
+            "date",
+            "17/11/2013",
+        ),
+        (
+            EntityKind::Invoice,
+            json!({"invoice_id": "7", "line_items": {}}),
+            "line_items",
+            "an array",
+        ),
+        (
+            EntityKind::Location,
+            json!({"location_name": "x"}),
+            "location_id",
+            "required",
+        ),
         (
             EntityKind::PriceBook,
             json!({"pricebook_id": "3", "pricebook_items": [{"item_id": "1", "pricebook_rate": true}]}),
             "pricebook_items[0].pricebook_rate",
             "a boolean",
         ),
-        (EntityKind::Bill, json!("not an object"), "(record)", "JSON object"),
-        (EntityKind::Contact, json!({"contact_id": "5", "status": ["a"]}), "status", "an array"),
-        (EntityKind::Item, json!({"item_id": "1", "track_inventory": "maybe"}), "track_inventory", "\"maybe\""),
+        (
+            EntityKind::Bill,
+            json!("not an object"),
+            "(record)",
+            "JSON object",
+        ),
+        (
+            EntityKind::Contact,
+            json!({"contact_id": "5", "status": ["a"]}),
+            "status",
+            "an array",
+        ),
+        (
+            EntityKind::Item,
+            json!({"item_id": "1", "track_inventory": "maybe"}),
+            "track_inventory",
+            "\"maybe\"",
+        ),
     ];
     for (kind, record, field, problem) in cases {
-        let err = parse_entity(kind, record.clone())
-            .expect_err(&format!("{kind} {record} should fail"));
+        let err =
+            parse_entity(kind, record.clone()).expect_err(&format!("{kind} {record} should fail"));
         assert_eq!(err.kind, kind);
         assert_eq!(err.field, field, "{err}");
-        assert!(err.problem.contains(problem), "{err} should mention {problem}");
+        assert!(
+            err.problem.contains(problem),
+            "{err} should mention {problem}"
+        );
         let message = err.to_string();
         assert!(message.contains(field), "{message}");
         if let Some(id) = record.get("item_id").or(record.get("invoice_id")) {
@@ -336,7 +435,13 @@ fn versioned_rows_hash_canonically_and_prefer_richer_records_at_equal_versions()
     let list_record = fixture("items_list_page.json")["items"][0].clone();
     let mut detail_record = list_record.clone();
     let extra = fixture("item_detail_locations.json")["item"].clone();
-    for key in ["locations", "item_tax_preferences", "custom_fields", "unit_id", "track_inventory"] {
+    for key in [
+        "locations",
+        "item_tax_preferences",
+        "custom_fields",
+        "unit_id",
+        "track_inventory",
+    ] {
         detail_record[key] = extra[key].clone();
     }
     let list = Item::parse(list_record).unwrap();
@@ -350,6 +455,7 @@ fn versioned_rows_hash_canonically_and_prefer_richer_records_at_equal_versions()
     assert!(!a.supersedes(&b));
     assert!(!a.supersedes(&a.clone()), "same content never supersedes");
     assert_eq!(a.content_hash, content_hash(&list.record));
-    let reordered: Value = serde_json::from_str(&serde_json::to_string_pretty(&list.record).unwrap()).unwrap();
+    let reordered: Value =
+        serde_json::from_str(&serde_json::to_string_pretty(&list.record).unwrap()).unwrap();
     assert_eq!(content_hash(&reordered), a.content_hash);
 }

@@ -168,7 +168,10 @@ mod tests {
         let c = StoreConfig::new("postgres://tds:s3cr%40t@db.example:5432/tds?sslmode=require");
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr"), "{shown}");
-        assert!(shown.contains("postgres://tds:***@db.example:5432/tds"), "{shown}");
+        assert!(
+            shown.contains("postgres://tds:***@db.example:5432/tds"),
+            "{shown}"
+        );
         assert_eq!(
             redact_url("postgres://h/db?user=a&password=xyz&sslmode=disable"),
             "postgres://h/db?user=a&password=***&sslmode=disable"
@@ -179,7 +182,10 @@ mod tests {
     #[test]
     fn env_errors_name_the_variable() {
         let err = StoreConfig::from_lookup(|_| None).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable DATABASE_URL is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable DATABASE_URL is required but not set"
+        );
         let err = StoreConfig::from_lookup(|n| match n {
             "DATABASE_URL" => Some("postgres://h/db".into()),
             "TDS_DB_MAX_CONNECTIONS" => Some("many".into()),

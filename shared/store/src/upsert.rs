@@ -199,10 +199,15 @@ impl Store {
 
         let mut by_key: HashMap<(String, String), Outcome> = HashMap::with_capacity(result.len());
         for r in result {
-            let org_id: String = r.try_get("org_id").map_err(StoreError::db("batch upsert"))?;
-            let zoho_id: String = r.try_get("zoho_id").map_err(StoreError::db("batch upsert"))?;
-            let inserted: Option<bool> =
-                r.try_get("inserted").map_err(StoreError::db("batch upsert"))?;
+            let org_id: String = r
+                .try_get("org_id")
+                .map_err(StoreError::db("batch upsert"))?;
+            let zoho_id: String = r
+                .try_get("zoho_id")
+                .map_err(StoreError::db("batch upsert"))?;
+            let inserted: Option<bool> = r
+                .try_get("inserted")
+                .map_err(StoreError::db("batch upsert"))?;
             let prior_version: Option<DateTime<Utc>> = r
                 .try_get("prior_version")
                 .map_err(StoreError::db("batch upsert"))?;
@@ -348,7 +353,11 @@ fn upsert_sql<'a>(table: &str, typed: impl Iterator<Item = (&'a str, &'a str)>) 
         ("completeness", "int4[]"),
         ("record", "jsonb[]"),
     ];
-    let all: Vec<(&str, &str)> = common.iter().copied().chain(typed.iter().copied()).collect();
+    let all: Vec<(&str, &str)> = common
+        .iter()
+        .copied()
+        .chain(typed.iter().copied())
+        .collect();
     let params = all
         .iter()
         .enumerate()

@@ -211,8 +211,12 @@ impl PriceBookRate {
     /// Parses one element of a price book's `pricebook_items[]`, or of Books'
     /// `/items/pricebookrate?pricebook_id=...` `items[]` (which does not repeat the price book id).
     pub fn parse(pricebook_id: &str, record: Value) -> Result<PriceBookRate, ParseError> {
-        let parsed =
-            PriceBookRate::parse_element(EntityKind::PriceBookRate, pricebook_id, &record, "(rate)")?;
+        let parsed = PriceBookRate::parse_element(
+            EntityKind::PriceBookRate,
+            pricebook_id,
+            &record,
+            "(rate)",
+        )?;
         Ok(PriceBookRate { record, ..parsed })
     }
 

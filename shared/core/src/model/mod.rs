@@ -17,7 +17,7 @@ use crate::{EntityKind, ParseError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEntity {
     /// An item.
-    Item(Item),
+    Item(Box<Item>),
     /// A location or warehouse.
     Location(Location),
     /// A price book.
@@ -38,7 +38,7 @@ pub fn parse_entity(kind: EntityKind, record: Value) -> Result<AnyEntity, ParseE
         problem: format!("is derived from {parent} records; parse those instead"),
     };
     Ok(match kind {
-        EntityKind::Item => AnyEntity::Item(Item::parse(record)?),
+        EntityKind::Item => AnyEntity::Item(Box::new(Item::parse(record)?)),
         EntityKind::Location => AnyEntity::Location(Location::parse(record)?),
         EntityKind::PriceBook => AnyEntity::PriceBook(PriceBook::parse(record)?),
         EntityKind::Contact => AnyEntity::Contact(Contact::parse(record)?),

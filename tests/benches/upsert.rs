@@ -1,0 +1,274 @@
+//! Benchmark: the version-gated batch upsert of items with realistic jsonb payloads, against a plain
+//! `COPY` of the same rows into an identical table (same columns, same indexes), in the same run.
+//!
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p tds-tests --bench upsert`
+//! Options (env): `TDS_BENCH_ROWS` (default 20000), `TDS_BENCH_BATCH` (default 1000), `TDS_BENCH_ROUNDS` (3).
+//! It creates and drops its own database. Figures are recorded in docs/BENCHMARKS.md.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection};
+use tds_core::{ColumnSink, Entity, Item, VersionedRow};
+use tds_store::Store;
+use tds_tests::{base_time, sample_item, Rng};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Appends one row's typed columns to a COPY text line.
+struct CopyLine<'a> {
+    line: &'a mut String,
+    names: Option<&'a mut Vec<&'static str>>,
+}
+
+impl CopyLine<'_> {
+    fn field(&mut self, name: &'static str, value: Option<String>) {
+        if let Some(names) = self.names.as_mut() {
+            names.push(name);
+        }
+        self.line.push('\t');
+        match value {
+            None => self.line.push_str("\\N"),
+            Some(v) => escape_into(self.line, &v),
+        }
+    }
+}
+
+impl ColumnSink for CopyLine<'_> {
+    fn text(&mut self, name: &'static str, value: Option<&str>) {
+        self.field(name, value.map(str::to_string));
+    }
+    fn decimal(&mut self, name: &'static str, value: Option<Decimal>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+    fn integer(&mut self, name: &'static str, value: Option<i64>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+    fn boolean(&mut self, name: &'static str, value: Option<bool>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+    fn timestamp(&mut self, name: &'static str, value: Option<DateTime<Utc>>) {
+        self.field(name, value.map(|d| d.to_rfc3339()));
+    }
+    fn date(&mut self, name: &'static str, value: Option<NaiveDate>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The COPY payload for `rows` (text format) and its column list.
+fn copy_payload(rows: &[VersionedRow<Item>]) -> (String, Vec<&'static str>) {
+    let mut out = String::with_capacity(rows.len() * 3000);
+    let mut names = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        escape_into(&mut out, &row.org_id);
+        out.push('\t');
+        escape_into(&mut out, &row.zoho_id);
+        let _ = write!(
+            out,
+            "\t{}\t\\\\x{}\t{}\t",
+            row.version.to_rfc3339(),
+            hex(&row.content_hash),
+            row.completeness
+        );
+        escape_into(&mut out, &row.entity.record().to_string());
+        let mut sink = CopyLine {
+            line: &mut out,
+            names: (i == 0).then_some(&mut names),
+        };
+        row.entity.write_columns(&mut sink);
+        out.push('\n');
+    }
+    (out, names)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn rate(rows: usize, d: Duration) -> f64 {
+    rows as f64 / d.as_secs_f64()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let base_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let n = env_usize("TDS_BENCH_ROWS", 20_000);
+    let batch = env_usize("TDS_BENCH_BATCH", 1000);
+    let rounds = env_usize("TDS_BENCH_ROUNDS", 3);
+    let db = format!("tds_bench_{}", std::process::id());
+
+    let mut admin = PgConnection::connect(&base_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = match base_url.rfind('/') {
+        Some(i) if base_url[..i].contains("://") && i > base_url.find("://").unwrap() + 2 => {
+            let (head, tail) = base_url.split_at(i);
+            let query = tail.find('?').map(|q| &tail[q..]).unwrap_or("");
+            format!("{head}/{db}{query}")
+        }
+        _ => panic!("DATABASE_URL must name a database"),
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let store = Store::from_pool(pool.clone());
+    store.migrate().await.unwrap();
+    sqlx::query("CREATE TABLE items_copy (LIKE items INCLUDING ALL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Realistic records: two versions of every item (for the insert and the update pass).
+    let mut rng = Rng::new(42);
+    let now = Utc::now();
+    let make = |rng: &mut Rng, rev: u32| -> Vec<VersionedRow<Item>> {
+        (0..n)
+            .map(|i| {
+                let record = sample_item(
+                    rng,
+                    i,
+                    rev,
+                    base_time() + chrono::Duration::minutes(i64::from(rev)),
+                );
+                VersionedRow::new("bench-org", Item::parse(record).unwrap(), now)
+            })
+            .collect()
+    };
+    let v1 = make(&mut rng, 1);
+    let v2 = make(&mut rng, 2);
+    let avg_json: usize = v1
+        .iter()
+        .map(|r| r.entity.record.to_string().len())
+        .sum::<usize>()
+        / n;
+
+    let (mut insert, mut update, mut unchanged, mut copy) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        sqlx::query("TRUNCATE items, items_copy")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("VACUUM ANALYZE items")
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        let t = Instant::now();
+        for chunk in v1.chunks(batch) {
+            let report = store.upsert(chunk).await.unwrap();
+            assert_eq!(report.changed(), chunk.len());
+        }
+        insert.push(t.elapsed());
+
+        let t = Instant::now();
+        for chunk in v1.chunks(batch) {
+            let report = store.upsert(chunk).await.unwrap();
+            assert_eq!(report.unchanged(), chunk.len());
+        }
+        unchanged.push(t.elapsed());
+
+        let t = Instant::now();
+        for chunk in v2.chunks(batch) {
+            let report = store.upsert(chunk).await.unwrap();
+            assert_eq!(report.changed(), chunk.len());
+        }
+        update.push(t.elapsed());
+
+        // COPY the same rows (payload encoding included, as the upsert includes its own).
+        let mut conn = pool.acquire().await.unwrap();
+        let t = Instant::now();
+        for chunk in v1.chunks(batch) {
+            let (payload, names) = copy_payload(chunk);
+            let sql = format!(
+                "COPY items_copy (org_id, zoho_id, last_modified_time, content_hash, completeness, record, {}) FROM STDIN",
+                names.join(", ")
+            );
+            let mut sink = conn.copy_in_raw(&sql).await.unwrap();
+            sink.send(payload.into_bytes()).await.unwrap();
+            let copied = sink.finish().await.unwrap();
+            assert_eq!(copied as usize, chunk.len());
+        }
+        copy.push(t.elapsed());
+    }
+    let same: bool = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM items) = (SELECT count(*) FROM items_copy)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(same);
+
+    let (insert, update, unchanged, copy) = (
+        median(insert),
+        median(update),
+        median(unchanged),
+        median(copy),
+    );
+    println!("rows={n} batch={batch} rounds={rounds} (median) avg_record_json_bytes={avg_json}");
+    println!(
+        "upsert insert     {:>10.0} rows/s  ({:.2?})",
+        rate(n, insert),
+        insert
+    );
+    println!(
+        "upsert update     {:>10.0} rows/s  ({:.2?})",
+        rate(n, update),
+        update
+    );
+    println!(
+        "upsert unchanged  {:>10.0} rows/s  ({:.2?})",
+        rate(n, unchanged),
+        unchanged
+    );
+    println!(
+        "plain COPY        {:>10.0} rows/s  ({:.2?})",
+        rate(n, copy),
+        copy
+    );
+    println!(
+        "ratio upsert/COPY insert={:.2} update={:.2} unchanged={:.2}",
+        rate(n, insert) / rate(n, copy),
+        rate(n, update) / rate(n, copy),
+        rate(n, unchanged) / rate(n, copy)
+    );
+
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
