@@ -2,7 +2,9 @@
 //! `COPY` of the same rows into an identical table (same columns, same indexes), in the same run.
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p tds-tests --bench upsert`
-//! Options (env): `TDS_BENCH_ROWS` (default 20000), `TDS_BENCH_BATCH` (default 1000), `TDS_BENCH_ROUNDS` (3).
+//! Options (env): `TDS_BENCH_ROWS` (default 20000), `TDS_BENCH_BATCH` (default 1000), `TDS_BENCH_ROUNDS` (3),
+//! `TDS_BENCH_RECORD` = `detail` (default: item detail GET, ~2.9 KB of JSON) or `list` (the same item as a
+//! list page returns it, without locations, tax preferences and custom fields, ~1.9 KB).
 //! It creates and drops its own database. Figures are recorded in docs/BENCHMARKS.md.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -125,6 +127,11 @@ async fn main() {
     let n = env_usize("TDS_BENCH_ROWS", 20_000);
     let batch = env_usize("TDS_BENCH_BATCH", 1000);
     let rounds = env_usize("TDS_BENCH_ROUNDS", 3);
+    let list_shape = match std::env::var("TDS_BENCH_RECORD").as_deref() {
+        Ok("list") => true,
+        Ok("detail") | Err(_) => false,
+        Ok(other) => panic!("TDS_BENCH_RECORD must be detail or list, got {other:?}"),
+    };
     let db = format!("tds_bench_{}", std::process::id());
 
     let mut admin = PgConnection::connect(&base_url).await.unwrap();
@@ -158,12 +165,22 @@ async fn main() {
     let make = |rng: &mut Rng, rev: u32| -> Vec<VersionedRow<Item>> {
         (0..n)
             .map(|i| {
-                let record = sample_item(
+                let mut record = sample_item(
                     rng,
                     i,
                     rev,
                     base_time() + chrono::Duration::minutes(i64::from(rev)),
                 );
+                if list_shape {
+                    for key in [
+                        "locations",
+                        "item_tax_preferences",
+                        "custom_fields",
+                        "unit_id",
+                    ] {
+                        record.as_object_mut().unwrap().remove(key);
+                    }
+                }
                 VersionedRow::new("bench-org", Item::parse(record).unwrap(), now)
             })
             .collect()
@@ -238,7 +255,10 @@ async fn main() {
         median(unchanged),
         median(copy),
     );
-    println!("rows={n} batch={batch} rounds={rounds} (median) avg_record_json_bytes={avg_json}");
+    println!(
+        "record={} rows={n} batch={batch} rounds={rounds} (median) avg_record_json_bytes={avg_json}",
+        if list_shape { "list" } else { "detail" }
+    );
     println!(
         "upsert insert     {:>10.0} rows/s  ({:.2?})",
         rate(n, insert),
