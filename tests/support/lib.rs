@@ -1,52 +1,12 @@
-//! Shared helpers for TDS's integration tests and benchmarks: a small deterministic random generator
-//! and builders of realistic Zoho records (shaped like real Inventory responses, quirks included).
+//! Shared helpers for TDS's integration tests and benchmarks: the simulator's deterministic random
+//! generator and builders of realistic Zoho records (shaped like real Inventory responses, quirks included).
 #![recursion_limit = "256"]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use tds_core::{Item, VersionedRow};
 
-/// xorshift64*: deterministic, seedable, dependency-free randomness for shuffles and sample data.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed` (0 is mapped to a fixed non-zero seed).
-    pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-
-    /// One element of `options`.
-    pub fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
-        options[self.below(options.len())]
-    }
-}
+pub use tds_zoho_sim::Rng;
 
 /// A fixed base time for sample data.
 pub fn base_time() -> DateTime<Utc> {
