@@ -4,3 +4,4 @@
 
 mod migrations;
 mod store;
+mod zoho_client;

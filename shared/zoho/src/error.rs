@@ -1,0 +1,143 @@
+//! What can go wrong talking to Zoho, split into retriable and permanent. Messages carry Zoho's code
+//! and message and say what to do; they never carry tokens or client secrets.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// A failed Zoho call.
+#[derive(Debug, thiserror::Error)]
+pub enum ZohoError {
+    /// Configuration or credentials document is unusable.
+    #[error("Zoho configuration error: {0}")]
+    Config(String),
+    /// The organisation is not configured.
+    #[error("organisation {0} is not configured for Zoho")]
+    UnknownOrganization(String),
+    /// The request could not be sent or answered (connection, timeout), after retries.
+    #[error("Zoho request {what} failed: {message}")]
+    Transport {
+        /// Which request.
+        what: String,
+        /// The transport error (no URL query, no headers).
+        message: String,
+    },
+    /// Zoho Accounts refused the refresh token or client (`invalid_code`, `invalid_client_secret`, ...).
+    #[error("Zoho token refresh for credential {credential} refused: {error}; check the client id, client secret and refresh token in the credentials secret")]
+    TokenRefused {
+        /// The credential id.
+        credential: String,
+        /// Zoho's `error` value.
+        error: String,
+    },
+    /// Too many token refreshes (Zoho allows 10 per 10 minutes per refresh token).
+    #[error("Zoho token refreshes for credential {credential} are exhausted; retry in {}s", retry_after.as_secs())]
+    TokenRefreshLimited {
+        /// The credential id.
+        credential: String,
+        /// When a refresh may be tried again.
+        retry_after: Duration,
+    },
+    /// 401 even with a fresh token: the token was revoked or lacks the scope for this endpoint.
+    #[error("Zoho refused {what} with 401 code {code} ({message}) even after a token refresh; the refresh token may be revoked or lack the scope")]
+    Unauthorized {
+        /// Which request.
+        what: String,
+        /// Zoho's code (14: bad auth header, 57: not authorised).
+        code: i64,
+        /// Zoho's message.
+        message: String,
+    },
+    /// The record does not exist (404, code 1002).
+    #[error("Zoho says {what} does not exist (code {code}: {message})")]
+    NotFound {
+        /// Which request.
+        what: String,
+        /// Zoho's code.
+        code: i64,
+        /// Zoho's message.
+        message: String,
+    },
+    /// Rate limited (429) and still limited after the allowed waits.
+    #[error("Zoho rate limit for organisation {org} persists; retry in {}s", retry_after.as_secs())]
+    RateLimited {
+        /// The organisation.
+        org: String,
+        /// Suggested wait.
+        retry_after: Duration,
+    },
+    /// The organisation's daily API quota is used up.
+    #[error("Zoho daily API quota of organisation {org} is exhausted until {reset_at}")]
+    DailyQuotaExhausted {
+        /// The organisation.
+        org: String,
+        /// When the quota resets.
+        reset_at: DateTime<Utc>,
+    },
+    /// Zoho answered with an application error (a non-zero `code`, on HTTP 200 or 4xx).
+    #[error("Zoho refused {what}: HTTP {status}, code {code}: {message}")]
+    Api {
+        /// Which request.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Zoho's code.
+        code: i64,
+        /// Zoho's message.
+        message: String,
+    },
+    /// Zoho failed (5xx) on every attempt.
+    #[error("Zoho failed {what} with HTTP {status} on every attempt: {message}")]
+    Server {
+        /// Which request.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Zoho's message or the body's start.
+        message: String,
+    },
+    /// The response was not the JSON Zoho documents.
+    #[error("Zoho response to {what} is malformed: {message}")]
+    Malformed {
+        /// Which request.
+        what: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A record could not be parsed.
+    #[error(transparent)]
+    Parse(#[from] tds_core::ParseError),
+    /// The shared token cache or rate budget (PostgreSQL) failed.
+    #[error("Zoho client state in the database failed during {operation}: {source}")]
+    Database {
+        /// What was being done.
+        operation: &'static str,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl ZohoError {
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ZohoError {
+        move |source| ZohoError::Database { operation, source }
+    }
+
+    /// Whether the same call may succeed later (rate limits, quotas, outages, timeouts).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            ZohoError::Transport { .. }
+                | ZohoError::TokenRefreshLimited { .. }
+                | ZohoError::RateLimited { .. }
+                | ZohoError::DailyQuotaExhausted { .. }
+                | ZohoError::Server { .. }
+                | ZohoError::Database { .. }
+        )
+    }
+
+    /// Whether Zoho says the record does not exist (a re-fetch should tombstone it).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ZohoError::NotFound { .. })
+    }
+}
