@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection};
 use tds_core::{ColumnSink, Entity, Item, VersionedRow};
 use tds_store::Store;
-use tds_tests::{base_time, sample_item, Rng};
+use tds_tests::{base_time, sample_item, BenchDatabase, Rng};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -122,8 +120,6 @@ fn rate(rows: usize, d: Duration) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let base_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let n = env_usize("TDS_BENCH_ROWS", 20_000);
     let batch = env_usize("TDS_BENCH_BATCH", 1000);
     let rounds = env_usize("TDS_BENCH_ROUNDS", 3);
@@ -132,28 +128,9 @@ async fn main() {
         Ok("detail") | Err(_) => false,
         Ok(other) => panic!("TDS_BENCH_RECORD must be detail or list, got {other:?}"),
     };
-    let db = format!("tds_bench_{}", std::process::id());
-
-    let mut admin = PgConnection::connect(&base_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = match base_url.rfind('/') {
-        Some(i) if base_url[..i].contains("://") && i > base_url.find("://").unwrap() + 2 => {
-            let (head, tail) = base_url.split_at(i);
-            let query = tail.find('?').map(|q| &tail[q..]).unwrap_or("");
-            format!("{head}/{db}{query}")
-        }
-        _ => panic!("DATABASE_URL must name a database"),
-    };
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let db = BenchDatabase::create(1).await;
+    let pool = db.pool.clone();
     let store = Store::from_pool(pool.clone());
-    store.migrate().await.unwrap();
     sqlx::query("CREATE TABLE items_copy (LIKE items INCLUDING ALL)")
         .execute(&pool)
         .await
@@ -286,9 +263,5 @@ async fn main() {
         rate(n, unchanged) / rate(n, copy)
     );
 
-    pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {db}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_now().await;
 }

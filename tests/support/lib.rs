@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use tds_core::{Item, VersionedRow};
 
 pub use tds_zoho_sim::Rng;
@@ -131,4 +133,57 @@ pub fn sample_item(rng: &mut Rng, n: usize, revision: u32, modified: DateTime<Ut
 pub fn versioned_item(org: &str, record: Value) -> VersionedRow<Item> {
     let item = Item::parse(record).unwrap_or_else(|e| panic!("sample item must parse: {e}"));
     VersionedRow::new(org, item, Utc::now())
+}
+
+/// A database of its own for a benchmark: created (and migrated) on the server `DATABASE_URL` names
+/// (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped by [`BenchDatabase::drop_now`].
+pub struct BenchDatabase {
+    /// Pool on the new database.
+    pub pool: PgPool,
+    admin: PgConnection,
+    name: String,
+}
+
+impl BenchDatabase {
+    /// Creates `tds_bench_<pid>` and applies the migrations; `connections` sizes the pool.
+    pub async fn create(connections: u32) -> BenchDatabase {
+        let base_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("tds_bench_{}", std::process::id());
+        let mut admin = PgConnection::connect(&base_url)
+            .await
+            .expect("DATABASE_URL must reach PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the benchmark database");
+        let scheme_end = base_url.find("://").map_or(0, |i| i + 3);
+        let path_start = base_url[scheme_end..]
+            .find('/')
+            .map(|i| scheme_end + i)
+            .expect("DATABASE_URL must name a database");
+        let query = base_url[path_start..]
+            .find('?')
+            .map(|q| &base_url[path_start + q..])
+            .unwrap_or("");
+        let url = format!("{}/{name}{query}", &base_url[..path_start]);
+        let pool = PgPoolOptions::new()
+            .max_connections(connections)
+            .connect(&url)
+            .await
+            .expect("connect to the benchmark database");
+        tds_store::Store::from_pool(pool.clone())
+            .migrate()
+            .await
+            .expect("migrate the benchmark database");
+        BenchDatabase { pool, admin, name }
+    }
+
+    /// Closes the pool and drops the database.
+    pub async fn drop_now(mut self) {
+        self.pool.close().await;
+        let _ = sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&mut self.admin)
+            .await;
+    }
 }
