@@ -12,6 +12,7 @@ pub mod demo;
 mod json;
 mod server;
 mod state;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,9 @@ use std::sync::{Arc, Mutex};
 pub use data::{Collection, Org, StockShape};
 pub use demo::{generate, DemoSpec, Rng};
 pub use state::{ClientCredentials, OrgStats, SimConfig, Stats};
+pub use webhooks::WebhookConfig;
+
+use serde_json::{Map, Value};
 
 use state::State;
 
@@ -91,12 +95,78 @@ impl Simulator {
         self.with_state(|s| s.tokens.clear());
     }
 
+    /// Sets (or with `None` stops) outbound webhooks for changes made through the simulator.
+    pub fn configure_webhooks(&self, config: Option<WebhookConfig>) {
+        self.with_state(|s| s.webhooks = config);
+    }
+
+    /// Creates a record (no id or an unknown id) or merges `fields` into an existing one, bumping
+    /// `last_modified_time` as Zoho does, and sends the webhook for it.
+    pub fn upsert(
+        &self,
+        org_id: &str,
+        c: Collection,
+        fields: Map<String, Value>,
+    ) -> Result<Value, String> {
+        let (record, payload, created) = self.with_state(|s| {
+            let org = s
+                .orgs
+                .get_mut(org_id)
+                .ok_or_else(|| format!("unknown organisation {org_id:?}"))?;
+            let id = fields.get(c.spec().id_field).map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            });
+            let created = id.as_deref().is_none_or(|id| org.get(c, id).is_none());
+            let record = server::upsert_record(org, c, fields);
+            let payload = webhook_payload(org, c, &record);
+            Ok::<_, String>((record, payload, created))
+        })?;
+        self.notify(c, if created { "created" } else { "edited" }, payload);
+        Ok(record)
+    }
+
+    /// Deletes a record and sends the webhook of a Deleted rule (with the record as it was).
+    pub fn delete(&self, org_id: &str, c: Collection, id: &str) -> Result<Value, String> {
+        let (record, payload) = self.with_state(|s| {
+            let org = s
+                .orgs
+                .get_mut(org_id)
+                .ok_or_else(|| format!("unknown organisation {org_id:?}"))?;
+            let record = org
+                .records
+                .get_mut(&c)
+                .and_then(|m| m.remove(id))
+                .ok_or_else(|| format!("no {} {id} in {org_id}", c.spec().path))?;
+            let payload = webhook_payload(org, c, &record);
+            Ok::<_, String>((record, payload))
+        })?;
+        self.notify(c, "deleted", payload);
+        Ok(record)
+    }
+
+    fn notify(&self, c: Collection, action: &str, record: Value) {
+        self.with_state(|s| {
+            if let (Some(_), Some(tx)) = (&s.webhooks, &s.outbox) {
+                let _ = tx.send(webhooks::Delivery {
+                    key: c.webhook_key().to_string(),
+                    action: action.to_string(),
+                    record,
+                });
+            }
+        });
+    }
+
     /// Binds `addr` (port 0 for any free port) and serves until the returned handle is dropped.
     pub async fn serve(self, addr: SocketAddr) -> std::io::Result<RunningSimulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         self.with_state(|s| s.api_domain = base_url.clone());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.with_state(|s| s.outbox = Some(tx));
+        tokio::spawn(webhooks::deliver_loop(self.clone(), rx));
         let app = server::router(self.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -115,4 +185,16 @@ impl Simulator {
     pub async fn serve_local(self) -> std::io::Result<RunningSimulator> {
         self.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
+}
+
+/// What a webhook carries: the record as a list returns it (Zoho's payloads omit invoice line items and
+/// may omit item image details, so receivers must re-fetch).
+fn webhook_payload(org: &Org, c: Collection, record: &Value) -> Value {
+    let mut payload = org.render_list(c, record);
+    if let (Collection::Items, Value::Object(map)) = (c, &mut payload) {
+        for key in ["image_id", "image_name", "image_type", "image_document_id"] {
+            map.remove(key);
+        }
+    }
+    payload
 }

@@ -38,6 +38,10 @@ pub fn router(sim: Simulator) -> Router {
             axum::routing::delete(control_delete),
         )
         .route("/__sim/orgs/{org}/items/{id}/stock", post(control_stock))
+        .route(
+            "/__sim/webhooks",
+            get(control_get_webhooks).post(control_set_webhooks),
+        )
         .with_state(sim)
 }
 
@@ -766,13 +770,7 @@ async fn control_upsert(
             &json!({"error": "body must be a JSON object"}),
         );
     };
-    let result = sim.with_state(|s| {
-        let org = s
-            .orgs
-            .get_mut(&org_id)
-            .ok_or_else(|| format!("unknown organisation {org_id:?}"))?;
-        Ok::<Value, String>(upsert_record(org, c, fields))
-    });
+    let result = sim.upsert(&org_id, c, fields);
     match result {
         Ok(record) => json_response(StatusCode::OK, &record),
         Err(e) => json_response(StatusCode::NOT_FOUND, &json!({"error": e})),
@@ -820,18 +818,9 @@ async fn control_delete(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let removed = sim.with_state(|s| {
-        s.orgs
-            .get_mut(&org_id)
-            .and_then(|o| o.records.get_mut(&c))
-            .and_then(|m| m.remove(&id))
-    });
-    match removed {
-        Some(record) => json_response(StatusCode::OK, &json!({"deleted": record})),
-        None => json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"error": format!("no {collection} {id} in {org_id}")}),
-        ),
+    match sim.delete(&org_id, c, &id) {
+        Ok(record) => json_response(StatusCode::OK, &json!({"deleted": record})),
+        Err(e) => json_response(StatusCode::NOT_FOUND, &json!({"error": e})),
     }
 }
 
@@ -854,7 +843,7 @@ async fn control_stock(
             &json!({"error": "stock_on_hand (number) is required"}),
         );
     };
-    let result = sim.with_state(|s| {
+    let prepared = sim.with_state(|s| {
         let bump = s.config.stock_bumps_modified_time;
         let org = s.orgs.get_mut(&org_id).ok_or("unknown organisation")?;
         let mut item = org
@@ -882,23 +871,49 @@ async fn control_stock(
         for key in ["stock_on_hand", "available_stock", "actual_available_stock"] {
             item[key] = json!(total);
         }
-        let fields = match item {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        if bump {
-            Ok::<Value, &str>(upsert_record(org, Collection::Items, fields))
-        } else {
-            let record = Value::Object(fields);
+        if !bump {
             org.records
                 .entry(Collection::Items)
                 .or_default()
-                .insert(id.clone(), record.clone());
-            Ok(record)
+                .insert(id.clone(), item.clone());
         }
+        Ok::<(Value, bool), &str>((item, bump))
     });
+    let result = match prepared {
+        Ok((item, true)) => match item {
+            Value::Object(fields) => sim.upsert(&org_id, Collection::Items, fields),
+            other => Ok(other),
+        },
+        Ok((item, false)) => Ok(item),
+        Err(e) => Err(e.to_string()),
+    };
     match result {
         Ok(record) => json_response(StatusCode::OK, &record),
         Err(e) => json_response(StatusCode::NOT_FOUND, &json!({"error": e})),
+    }
+}
+
+async fn control_get_webhooks(AxState(sim): AxState<Simulator>) -> Response {
+    let config = sim.with_state(|s| s.webhooks.clone());
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(config).unwrap_or(Value::Null),
+    )
+}
+
+/// Sets outbound webhooks (`null` turns them off).
+async fn control_set_webhooks(AxState(sim): AxState<Simulator>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Option<crate::webhooks::WebhookConfig>>(&body) {
+        Ok(config) => {
+            sim.configure_webhooks(config.clone());
+            json_response(
+                StatusCode::OK,
+                &serde_json::to_value(config).unwrap_or(Value::Null),
+            )
+        }
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": format!("invalid webhook config: {e}")}),
+        ),
     }
 }

@@ -139,6 +139,12 @@ pub struct Stats {
     pub token_refreshes_denied: u64,
     /// Calls refused for authentication (401).
     pub unauthorized: u64,
+    /// Webhook deliveries answered 2xx.
+    pub webhooks_sent: u64,
+    /// Webhook deliveries dropped on purpose (`drop_rate`).
+    pub webhooks_dropped: u64,
+    /// Webhook deliveries that failed every attempt.
+    pub webhooks_failed: u64,
 }
 
 /// Mutable simulator state (behind one lock; no handler awaits while holding it).
@@ -157,6 +163,9 @@ pub struct State {
     pub api_domain: String,
     /// Statistics.
     pub stats: Stats,
+    /// Outbound webhook settings; `None` sends none.
+    pub webhooks: Option<crate::webhooks::WebhookConfig>,
+    pub(crate) outbox: Option<tokio::sync::mpsc::UnboundedSender<crate::webhooks::Delivery>>,
     pub(crate) windows: HashMap<String, VecDeque<Instant>>,
     pub(crate) daily: HashMap<String, (Instant, u32)>,
     pub(crate) in_flight: HashMap<String, u32>,
@@ -181,6 +190,8 @@ impl State {
             refreshes: VecDeque::new(),
             api_domain: String::new(),
             stats: Stats::default(),
+            webhooks: None,
+            outbox: None,
             windows: HashMap::new(),
             daily: HashMap::new(),
             in_flight: HashMap::new(),

@@ -785,3 +785,231 @@ fn demo_generation_is_deterministic() {
         .count();
     assert!(services > 100 && services < 400, "{services}");
 }
+
+/// A webhook receiver: records (uri, headers, body) of every POST.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, String)>>>,
+) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push((uri.to_string(), headers, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn wait_for<T>(seen: &std::sync::Mutex<Vec<T>>, n: usize) {
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn changes_are_delivered_as_zoho_webhooks() {
+    use hmac::Mac;
+    let sim = start(10, StockShape::Locations).await;
+    let (url, seen) = receiver().await;
+    let http = reqwest::Client::new();
+    let config = json!({
+        "url": url, "include_action": true, "header_secret": ["X-TDS-Secret", "hunter2hunter2"],
+        "signing_secret": "abcdefghijkl12", "signature_scheme": "raw"
+    });
+    assert_eq!(
+        http.post(format!("{}/__sim/webhooks", sim.base_url))
+            .json(&config)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let api = Api::new(&sim).await;
+    let (_, list) = api.get("/inventory/v1/items", &[]).await;
+    let item_id = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image_id"] != "")
+        .unwrap()["item_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    http.post(format!("{}/__sim/orgs/{ORG}/items", sim.base_url))
+        .json(&json!({"item_id": item_id, "rate": 99.5}))
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{}/__sim/orgs/{ORG}/invoices", sim.base_url))
+        .json(&json!({"invoice_number": "INV-NEW", "total": 10}))
+        .send()
+        .await
+        .unwrap();
+    http.delete(format!("{}/__sim/orgs/{ORG}/items/{item_id}", sim.base_url))
+        .send()
+        .await
+        .unwrap();
+    wait_for(&seen, 3).await;
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 3, "{:?}", sim.sim.stats());
+
+    let (uri, headers, body) = &got[0];
+    assert!(uri.ends_with("?action=edited"), "{uri}");
+    assert_eq!(headers["x-tds-secret"], "hunter2hunter2");
+    assert_eq!(headers["content-type"], "application/json");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"abcdefghijkl12").unwrap();
+    mac.update(body.as_bytes());
+    assert_eq!(
+        headers["x-zoho-webhook-signature"].to_str().unwrap(),
+        hex::encode(mac.finalize().into_bytes())
+    );
+    let payload: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(payload["item"]["item_id"], item_id.as_str());
+    assert_eq!(payload["item"]["rate"], 99.5);
+    assert!(
+        payload["item"].get("image_id").is_none(),
+        "item webhooks omit image details"
+    );
+    assert!(payload["item"].get("locations").is_none());
+    assert!(
+        payload.get("event_type").is_none() && !headers.contains_key("x-zoho-event"),
+        "no event type"
+    );
+
+    let (uri, _, body) = &got[1];
+    assert!(uri.ends_with("?action=created"), "{uri}");
+    let payload: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(payload["invoice"]["invoice_number"], "INV-NEW");
+    assert!(payload["invoice"]["invoice_id"].is_string());
+    assert!(got[2].0.ends_with("?action=deleted"));
+    for _ in 0..50 {
+        if sim.sim.stats().webhooks_sent == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.sim.stats().webhooks_sent, 3);
+
+    // Form bodies, duplicates, drops, reordering.
+    sim.sim
+        .configure_webhooks(Some(tds_zoho_sim::WebhookConfig {
+            url: url.clone(),
+            format: "form".into(),
+            duplicate_rate: 1.0,
+            ..Default::default()
+        }));
+    seen.lock().unwrap().clear();
+    let items: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .filter(|i| *i != item_id)
+        .collect();
+    sim.sim
+        .upsert(
+            ORG,
+            tds_zoho_sim::Collection::Items,
+            serde_json::from_value(json!({"item_id": items[0], "rate": 1})).unwrap(),
+        )
+        .unwrap();
+    wait_for(&seen, 2).await;
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "duplicated");
+    assert_eq!(
+        got[0].1["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert!(got[0].2.starts_with("item="), "{}", got[0].2);
+
+    sim.sim
+        .configure_webhooks(Some(tds_zoho_sim::WebhookConfig {
+            url: url.clone(),
+            reorder: true,
+            ..Default::default()
+        }));
+    seen.lock().unwrap().clear();
+    for id in &items[1..3] {
+        sim.sim
+            .upsert(
+                ORG,
+                tds_zoho_sim::Collection::Items,
+                serde_json::from_value(json!({"item_id": id, "rate": 2})).unwrap(),
+            )
+            .unwrap();
+    }
+    wait_for(&seen, 2).await;
+    let order: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["item"]["item_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [items[2].clone(), items[1].clone()],
+        "delivered in reverse order"
+    );
+
+    sim.sim
+        .configure_webhooks(Some(tds_zoho_sim::WebhookConfig {
+            url: url.clone(),
+            drop_rate: 1.0,
+            ..Default::default()
+        }));
+    seen.lock().unwrap().clear();
+    sim.sim
+        .upsert(
+            ORG,
+            tds_zoho_sim::Collection::Items,
+            serde_json::from_value(json!({"item_id": items[3], "rate": 3})).unwrap(),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(sim.sim.stats().webhooks_dropped, 1);
+
+    sim.sim
+        .configure_webhooks(Some(tds_zoho_sim::WebhookConfig {
+            url: url.clone(),
+            delay_ms: 400,
+            ..Default::default()
+        }));
+    seen.lock().unwrap().clear();
+    sim.sim
+        .upsert(
+            ORG,
+            tds_zoho_sim::Collection::Items,
+            serde_json::from_value(json!({"item_id": items[4], "rate": 4})).unwrap(),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "not yet: delivery is delayed"
+    );
+    wait_for(&seen, 1).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "delivered late");
+}
