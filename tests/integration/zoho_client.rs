@@ -518,3 +518,35 @@ async fn listing_ten_thousand_items_takes_exactly_fifty_calls(pool: PgPool) {
     );
     assert_eq!(sim.sim.stats().orgs[ORG].calls, 50);
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn tokens_are_refreshed_before_they_expire(pool: PgPool) {
+    let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
+    sim.sim.configure(|c| c.token_ttl_secs = 3);
+    let mut settings = fast_settings();
+    settings.tokens.refresh_early = Duration::from_secs(2);
+    let client = client_for(&sim, pool, settings);
+    items_page(&client).await.unwrap();
+    items_page(&client).await.unwrap();
+    assert_eq!(sim.sim.stats().token_refreshes, 1, "still fresh: reused");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    items_page(&client).await.unwrap();
+    let stats = sim.sim.stats();
+    assert_eq!(stats.token_refreshes, 2, "refreshed inside the early window");
+    assert_eq!(stats.unauthorized, 0, "no call ever went out with an expired token");
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn timeouts_are_retried_then_reported(pool: PgPool) {
+    let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
+    let mut settings = fast_settings();
+    settings.retry.request_timeout = Duration::from_millis(300);
+    let client = client_for(&sim, pool, settings);
+    items_page(&client).await.unwrap();
+    sim.sim.configure(|c| c.latency = Duration::from_millis(600));
+    let err = items_page(&client).await.unwrap_err();
+    assert!(matches!(err, ZohoError::Transport { .. }), "{err}");
+    assert!(err.is_retriable());
+    sim.sim.configure(|c| c.latency = Duration::ZERO);
+    items_page(&client).await.unwrap();
+}
