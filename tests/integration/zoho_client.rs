@@ -532,8 +532,14 @@ async fn tokens_are_refreshed_before_they_expire(pool: PgPool) {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     items_page(&client).await.unwrap();
     let stats = sim.sim.stats();
-    assert_eq!(stats.token_refreshes, 2, "refreshed inside the early window");
-    assert_eq!(stats.unauthorized, 0, "no call ever went out with an expired token");
+    assert_eq!(
+        stats.token_refreshes, 2,
+        "refreshed inside the early window"
+    );
+    assert_eq!(
+        stats.unauthorized, 0,
+        "no call ever went out with an expired token"
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
@@ -543,7 +549,8 @@ async fn timeouts_are_retried_then_reported(pool: PgPool) {
     settings.retry.request_timeout = Duration::from_millis(300);
     let client = client_for(&sim, pool, settings);
     items_page(&client).await.unwrap();
-    sim.sim.configure(|c| c.latency = Duration::from_millis(600));
+    sim.sim
+        .configure(|c| c.latency = Duration::from_millis(600));
     let err = items_page(&client).await.unwrap_err();
     assert!(matches!(err, ZohoError::Transport { .. }), "{err}");
     assert!(err.is_retriable());
