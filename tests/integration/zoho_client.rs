@@ -73,6 +73,15 @@ fn client_with(
     settings: ClientSettings,
     refresh_token: String,
 ) -> ZohoClient {
+    client_at(&sim.base_url, pool, settings, refresh_token)
+}
+
+fn client_at(
+    base_url: &str,
+    pool: PgPool,
+    settings: ClientSettings,
+    refresh_token: String,
+) -> ZohoClient {
     let c = ClientCredentials::default();
     let credentials = StaticCredentials::single(
         ORG,
@@ -83,7 +92,7 @@ fn client_with(
         },
     );
     ZohoClient::new(
-        vec![OrgConfig::at(ORG, &sim.base_url, &sim.base_url)],
+        vec![OrgConfig::at(ORG, base_url, base_url)],
         Arc::new(credentials),
         pool,
         settings,
@@ -344,28 +353,20 @@ async fn an_exhausted_daily_quota_fails_fast_with_the_reset_time(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "tds_store::MIGRATOR")]
-async fn twenty_tasks_in_two_processes_never_exceed_the_shared_budget(pool: PgPool) {
-    let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
-    sim.sim.configure(|c| {
-        c.per_minute_limit = 10;
-        c.window = Duration::from_millis(1000);
-    });
-    let settings = || {
-        let mut s = fast_settings();
-        s.budget = BudgetSettings {
-            per_minute_limit: 10,
-            window: Duration::from_millis(1100),
-            ..BudgetSettings::default()
-        };
-        s
+fn shared_budget_settings() -> ClientSettings {
+    let mut s = fast_settings();
+    s.budget = BudgetSettings {
+        per_minute_limit: 10,
+        window: Duration::from_millis(1100),
+        ..BudgetSettings::default()
     };
-    let a = Arc::new(client_for(&sim, pool.clone(), settings()));
-    let b = Arc::new(client_for(&sim, second_pool(&pool).await, settings()));
-    let started = Instant::now();
+    s
+}
+
+async fn ten_tasks_of_two_calls(client: Arc<ZohoClient>) {
     let mut tasks = Vec::new();
-    for i in 0..20 {
-        let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+    for _ in 0..10 {
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..2 {
                 items_page(&client).await.unwrap();
@@ -375,11 +376,69 @@ async fn twenty_tasks_in_two_processes_never_exceed_the_shared_budget(pool: PgPo
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// The URL of the database `pool` is connected to, on the server `DATABASE_URL` names.
+fn url_of(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let db = pool.connect_options().get_database().unwrap().to_string();
+    let scheme_end = base.find("://").unwrap() + 3;
+    let path = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let query = base[path..]
+        .find('?')
+        .map(|q| base[path + q..].to_string())
+        .unwrap_or_default();
+    format!("{}/{db}{query}", &base[..path])
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn twenty_tasks_in_two_processes_never_exceed_the_shared_budget(pool: PgPool) {
+    let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
+    sim.sim.configure(|c| {
+        c.per_minute_limit = 10;
+        c.window = Duration::from_millis(1000);
+    });
+    // A second OS process: this test binary again, running only the helper below, sharing nothing
+    // with this one but the database and the simulator.
+    let exe = std::env::current_exe().unwrap();
+    let (db_url, sim_url) = (url_of(&pool), sim.base_url.clone());
+    let child = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .args([
+                "--ignored",
+                "--exact",
+                "zoho_client::budget_child_process",
+                "--test-threads",
+                "1",
+            ])
+            .env("TDS_CHILD_DATABASE_URL", db_url)
+            .env("TDS_CHILD_SIM_URL", sim_url)
+            .output()
+            .unwrap()
+    });
+    let started = Instant::now();
+    ten_tasks_of_two_calls(Arc::new(client_for(
+        &sim,
+        pool.clone(),
+        shared_budget_settings(),
+    )))
+    .await;
+    let output = child.await.unwrap();
+    let child_log = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "child process failed: {child_log}");
+    assert!(
+        child_log.contains("1 passed"),
+        "the child ran its 20 calls: {child_log}"
+    );
+
     let stats = sim.sim.stats();
     assert_eq!(stats.orgs[ORG].calls, 40);
     assert_eq!(
         stats.orgs[ORG].rate_limited, 0,
-        "the shared budget kept both clients under Zoho's limit"
+        "the shared budget kept both processes under Zoho's limit"
     );
     // 40 calls at 10 per 1.1 s take at least three full windows.
     assert!(
@@ -387,6 +446,31 @@ async fn twenty_tasks_in_two_processes_never_exceed_the_shared_budget(pool: PgPo
         "{:?}",
         started.elapsed()
     );
+    assert_eq!(stats.token_refreshes, 1, "one token for both processes");
+}
+
+/// Runs as the second process of the test above (skipped unless it sets the environment).
+#[tokio::test]
+#[ignore = "helper: started as a child process by twenty_tasks_in_two_processes_never_exceed_the_shared_budget"]
+async fn budget_child_process() {
+    let (Ok(db_url), Ok(sim_url)) = (
+        std::env::var("TDS_CHILD_DATABASE_URL"),
+        std::env::var("TDS_CHILD_SIM_URL"),
+    ) else {
+        return;
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(3)
+        .connect(&db_url)
+        .await
+        .unwrap();
+    let client = client_at(
+        &sim_url,
+        pool,
+        shared_budget_settings(),
+        ClientCredentials::default().refresh_token,
+    );
+    ten_tasks_of_two_calls(Arc::new(client)).await;
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
