@@ -4,4 +4,5 @@
 
 mod migrations;
 mod store;
+mod webhooks;
 mod zoho_client;

@@ -5,7 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One kind of record TDS syncs from Zoho into its own PostgreSQL table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     /// Items (goods and services), from `/items` and `/itemdetails`.
     Item,
@@ -211,6 +214,13 @@ mod tests {
                 "duplicate table {}",
                 kind.table()
             );
+        }
+    }
+
+    #[test]
+    fn serde_names_are_the_stable_names() {
+        for kind in EntityKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }
 

@@ -1,0 +1,407 @@
+//! Zoho workflow webhooks: authenticating a delivery and normalising it into an inbox message.
+//!
+//! Zoho sends no event type and no standard signature: a webhook is the record wrapped in its entity key
+//! (`{"item": {...}}`, or a form body whose value is that JSON), authenticated by whatever the rule was
+//! configured with. TDS accepts a static secret in a header or query parameter (compared in constant
+//! time) and `X-Zoho-Webhook-Signature` as hex HMAC-SHA256 over the raw body or over Zoho Billing's
+//! canonical string (sorted query and form pairs, then the JSON body); see `../shared/ZOHO.md` §6.
+//! The action comes from the route or an `action` query parameter (deletions need their own rule).
+//! Every rejection says what was wrong and maps to the HTTP status the ingest answers with.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::fields::parse_zoho_timestamp;
+use crate::EntityKind;
+
+/// Largest body accepted: an inbox message must fit SQS's 256 KiB with its envelope.
+pub const MAX_BODY_BYTES: usize = 200 * 1024;
+
+/// What happened to the record, as far as the webhook's rule says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A Created rule.
+    Created,
+    /// An Edited rule.
+    Edited,
+    /// A "Created or Edited" rule, or a rule that did not say: treat as "re-fetch and upsert".
+    Upserted,
+    /// A Deleted rule.
+    Deleted,
+}
+
+impl Action {
+    /// Parses `created`, `edited`, `upserted` (or `created_or_edited`) and `deleted`.
+    pub fn parse(s: &str) -> Option<Action> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "created" | "create" => Some(Action::Created),
+            "edited" | "edit" | "updated" => Some(Action::Edited),
+            "upserted" | "created_or_edited" | "createdoredited" => Some(Action::Upserted),
+            "deleted" | "delete" => Some(Action::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook normalised for the inbox queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    /// Zoho organisation.
+    pub org_id: String,
+    /// Entity kind, from the payload's wrapper key.
+    pub kind: EntityKind,
+    /// The record's Zoho id.
+    pub zoho_id: String,
+    /// The record's `last_modified_time`, when the payload carries one.
+    pub last_modified_time: Option<DateTime<Utc>>,
+    /// What the rule says happened.
+    pub action: Action,
+    /// The record as delivered (without the wrapper).
+    pub payload: Value,
+    /// When TDS received it.
+    pub received_at: DateTime<Utc>,
+    /// Same delivery, same key: duplicates collapse on it.
+    pub dedupe_key: String,
+}
+
+/// Where a static secret is expected.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretPlace {
+    /// In the named header.
+    Header(String),
+    /// In the named query parameter.
+    Query(String),
+}
+
+/// How one organisation's webhooks authenticate. At least one of the two must be set; when both
+/// are, both must pass. `Debug` never shows the secrets.
+#[derive(Clone, Deserialize)]
+pub struct WebhookAuth {
+    /// A static secret and where it travels.
+    pub static_secret: Option<(SecretPlace, String)>,
+    /// The key of `X-Zoho-Webhook-Signature`.
+    pub signing_secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookAuth")
+            .field(
+                "static_secret",
+                &self.static_secret.as_ref().map(|(p, _)| (p, "***")),
+            )
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
+}
+
+/// One delivery as the HTTP edge saw it.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest<'a> {
+    /// Organisation named by the route.
+    pub org_id: &'a str,
+    /// Action named by the route, if any (an `action` query parameter also counts).
+    pub route_action: Option<&'a str>,
+    /// `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// Decoded query parameters.
+    pub query: &'a [(String, String)],
+    /// Headers, names in lower case.
+    pub headers: &'a [(String, String)],
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_form(&self) -> bool {
+        self.content_type
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    }
+}
+
+/// Why a delivery was refused; [`WebhookError::status`] is the HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong secret or signature (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Empty or unreadable body (400).
+    #[error("malformed webhook: {0}")]
+    Malformed(String),
+    /// Readable but unusable: unknown entity, missing id (422).
+    #[error("unprocessable webhook: {0}")]
+    Unprocessable(String),
+    /// Body over [`MAX_BODY_BYTES`] (413).
+    #[error("webhook body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Body size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl WebhookError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookError::Unauthorized(_) => 401,
+            WebhookError::Malformed(_) => 400,
+            WebhookError::Unprocessable(_) => 422,
+            WebhookError::TooLarge { .. } => 413,
+        }
+    }
+}
+
+/// Constant-time equality of two secrets (compares SHA-256 digests, so lengths do not leak either).
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Decodes `application/x-www-form-urlencoded` text.
+pub fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// Checks the delivery against the organisation's webhook authentication.
+pub fn verify(auth: &WebhookAuth, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+    if auth.static_secret.is_none() && auth.signing_secret.is_none() {
+        return Err(WebhookError::Unauthorized(format!(
+            "no webhook secret is configured for organisation {}",
+            req.org_id
+        )));
+    }
+    if let Some((place, expected)) = &auth.static_secret {
+        let (given, label) = match place {
+            SecretPlace::Header(name) => (req.header(name), format!("header {name}")),
+            SecretPlace::Query(name) => (req.query_param(name), format!("query parameter {name}")),
+        };
+        match given {
+            None => {
+                return Err(WebhookError::Unauthorized(format!(
+                    "missing secret in {label}"
+                )))
+            }
+            Some(g) if !secrets_match(g, expected) => {
+                return Err(WebhookError::Unauthorized(format!(
+                    "wrong secret in {label}"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(key) = &auth.signing_secret {
+        let given = req.header("x-zoho-webhook-signature").ok_or_else(|| {
+            WebhookError::Unauthorized("missing X-Zoho-Webhook-Signature header".into())
+        })?;
+        let Ok(given) = hex::decode(given.trim()) else {
+            return Err(WebhookError::Unauthorized(
+                "X-Zoho-Webhook-Signature is not hex".into(),
+            ));
+        };
+        let canonical = canonical_string(req);
+        let ok = [req.body, canonical.as_bytes()].iter().any(|signed| {
+            Hmac::<Sha256>::new_from_slice(key.as_bytes())
+                .map(|mut mac| {
+                    mac.update(signed);
+                    // verify_slice compares in constant time.
+                    mac.verify_slice(&given).is_ok()
+                })
+                .unwrap_or(false)
+        });
+        if !ok {
+            return Err(WebhookError::Unauthorized(
+                "X-Zoho-Webhook-Signature does not match the body".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Zoho Billing's string to sign: query and form pairs sorted by key, `keyvalue` concatenated, then
+/// the raw body when it is JSON.
+fn canonical_string(req: &WebhookRequest<'_>) -> String {
+    let mut pairs: Vec<(String, String)> = req.query.to_vec();
+    let form = req.is_form();
+    if form {
+        pairs.extend(parse_urlencoded(&String::from_utf8_lossy(req.body)));
+    }
+    pairs.sort();
+    let mut s: String = pairs.iter().map(|(k, v)| format!("{k}{v}")).collect();
+    if !form {
+        s.push_str(&String::from_utf8_lossy(req.body));
+    }
+    s
+}
+
+/// Wrapper keys Zoho uses, mapped to kinds (webhooks for derived kinds do not exist).
+fn kind_of_key(key: &str) -> Option<EntityKind> {
+    let kind: EntityKind = key.parse().ok()?;
+    kind.zoho_id_field().map(|_| kind)
+}
+
+const KNOWN_KEYS: &str = "item, contact, invoice, salesorder, bill, payment, creditnote, vendorpayment, purchaseorder, pricebook, location";
+
+/// Turns an authenticated delivery into an inbox message.
+pub fn normalize(
+    req: &WebhookRequest<'_>,
+    received_at: DateTime<Utc>,
+) -> Result<InboxMessage, WebhookError> {
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge {
+            size: req.body.len(),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(WebhookError::Malformed("the body is empty".into()));
+    }
+    let text = std::str::from_utf8(req.body)
+        .map_err(|_| WebhookError::Malformed("the body is not UTF-8".into()))?;
+    let wrapper: Value = if req.is_form() {
+        let pairs = parse_urlencoded(text);
+        let found = pairs.iter().find_map(|(k, v)| {
+            if k == "JSONString" {
+                serde_json::from_str::<Value>(v).ok()
+            } else {
+                kind_of_key(k)
+                    .and_then(|_| serde_json::from_str::<Value>(v).ok())
+                    .map(|record| {
+                        let mut m = serde_json::Map::new();
+                        m.insert(k.clone(), record);
+                        Value::Object(m)
+                    })
+            }
+        });
+        found.ok_or_else(|| {
+            WebhookError::Unprocessable(format!(
+                "the form body has no field named after an entity ({KNOWN_KEYS}) holding the record as JSON"
+            ))
+        })?
+    } else {
+        serde_json::from_str(text)
+            .map_err(|e| WebhookError::Malformed(format!("the body is not JSON: {e}")))?
+    };
+    let Value::Object(map) = wrapper else {
+        return Err(WebhookError::Malformed(
+            "the body must be a JSON object like {\"item\": {...}}".into(),
+        ));
+    };
+    let (key, record) = map
+        .into_iter()
+        .find(|(k, v)| v.is_object() && kind_of_key(k).is_some())
+        .ok_or_else(|| {
+            WebhookError::Unprocessable(format!(
+                "no known entity wrapper in the body; expected one of: {KNOWN_KEYS}"
+            ))
+        })?;
+    let kind = kind_of_key(&key).ok_or_else(|| {
+        WebhookError::Unprocessable(format!(
+            "unknown entity {key:?}; expected one of: {KNOWN_KEYS}"
+        ))
+    })?;
+    let id_field = kind.zoho_id_field().unwrap_or("id");
+    let zoho_id = match record.get(id_field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+        _ => {
+            return Err(WebhookError::Unprocessable(format!(
+                "the {key} record has no {id_field}"
+            )))
+        }
+    };
+    let last_modified_time = record
+        .get("last_modified_time")
+        .and_then(Value::as_str)
+        .and_then(parse_zoho_timestamp);
+    let action_text = req.route_action.or_else(|| req.query_param("action"));
+    let action = match action_text {
+        None => Action::Upserted,
+        Some(a) => Action::parse(a).ok_or_else(|| {
+            WebhookError::Unprocessable(format!(
+                "unknown action {a:?}; expected created, edited, upserted or deleted"
+            ))
+        })?,
+    };
+    let version = match last_modified_time {
+        Some(t) => t.to_rfc3339(),
+        None => hex::encode(crate::row::content_hash(&record)),
+    };
+    let dedupe_key = hex::encode(Sha256::digest(
+        format!(
+            "{}|{}|{}|{}|{}",
+            req.org_id,
+            kind.as_str(),
+            zoho_id,
+            version,
+            serde_json::to_string(&action).unwrap_or_default()
+        )
+        .as_bytes(),
+    ));
+    Ok(InboxMessage {
+        org_id: req.org_id.to_string(),
+        kind,
+        zoho_id,
+        last_modified_time,
+        action,
+        payload: record,
+        received_at,
+        dedupe_key,
+    })
+}
