@@ -18,6 +18,14 @@ use tds_zoho_sim::{Collection, DemoSpec, Simulator, WebhookConfig};
 
 const ORG: &str = "60001234567";
 type Seen = Arc<Mutex<Vec<Result<InboxMessage, WebhookError>>>>;
+/// headers, query, body, expected status, expected words in the message.
+type BadCase = (
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    &'static [u8],
+    u16,
+    &'static str,
+);
 
 /// An HTTP receiver that authenticates and normalises every delivery, as webhook-ingest will.
 async fn ingest(auth: WebhookAuth) -> (String, Seen) {
@@ -235,13 +243,7 @@ fn bad_deliveries_are_refused_with_the_reason_and_status() {
         "no action in route or query: re-fetch and upsert"
     );
 
-    let cases: Vec<(
-        Vec<(String, String)>,
-        Vec<(String, String)>,
-        &[u8],
-        u16,
-        &str,
-    )> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             vec![],
             vec![],
