@@ -2,6 +2,7 @@
 //! database (`#[sqlx::test]` creates and drops it; `DATABASE_URL` points at the server).
 #![allow(clippy::unwrap_used)]
 
+mod aws_adapters;
 mod migrations;
 mod store;
 mod webhooks;

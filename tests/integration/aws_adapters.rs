@@ -1,0 +1,233 @@
+//! The AWS adapters against moto (real SQS, EventBridge and Secrets Manager protocols): queue
+//! semantics with a real RedrivePolicy, redrive with the receive/send/delete fallback (moto has no
+//! StartMessageMoveTask), events in batches of 10, secrets through the TTL cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tds_aws::{EventBridgeBus, SecretsManagerStore, SqsQueue, SqsRedrive};
+use tds_core::ports::{
+    CachedSecrets, DomainEvent, EventBus, PortError, Queue, Redrive, SecretStore,
+};
+use tds_tests::Moto;
+
+async fn queue_pair(config: &aws_config::SdkConfig, max_receives: u32) -> (SqsQueue, SqsQueue) {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name("tds-inbox-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let dlq = SqsQueue::new(config, dlq_url);
+    let policy =
+        json!({"deadLetterTargetArn": dlq.arn().await.unwrap(), "maxReceiveCount": max_receives})
+            .to_string();
+    let inbox_url = sqs
+        .create_queue()
+        .queue_name("tds-inbox")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            policy,
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    (SqsQueue::new(config, inbox_url), dlq)
+}
+
+#[tokio::test]
+async fn sqs_queue_receive_counts_dead_letters_and_redrive() {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let (inbox, dlq) = queue_pair(&config, 2).await;
+
+    let id = inbox.send(json!({"n": 1}).to_string()).await.unwrap();
+    assert!(!id.is_empty());
+    let batch = inbox
+        .send_batch((2..=4).map(|n| json!({"n": n}).to_string()).collect())
+        .await
+        .unwrap();
+    assert!(batch.iter().all(Result::is_ok));
+    assert!(matches!(
+        inbox.send_batch(vec![String::new(); 11]).await,
+        Err(PortError::Rejected { .. })
+    ));
+    assert_eq!(inbox.stats().await.unwrap().visible, 4);
+
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.extend(inbox.receive(10).await.unwrap());
+        if got.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 4);
+    assert!(got.iter().all(|m| m.receive_count == 1));
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight), (0, 4));
+    for m in &got[1..] {
+        inbox.delete(&m.receipt_handle).await.unwrap();
+    }
+    // The first message is never deleted: after maxReceiveCount receives SQS moves it to the DLQ.
+    inbox
+        .release(&got[0].receipt_handle, Duration::ZERO)
+        .await
+        .unwrap();
+    let second = inbox.receive(10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].receive_count, 2);
+    inbox
+        .release(&second[0].receipt_handle, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        inbox.receive(10).await.unwrap().is_empty(),
+        "moved, not delivered a third time"
+    );
+    assert_eq!(dlq.stats().await.unwrap().visible, 1);
+
+    let redrive = SqsRedrive {
+        source: inbox.clone(),
+        dead_letter: dlq.clone(),
+    };
+    assert_eq!(redrive.redrive(10).await.unwrap(), 1);
+    assert_eq!(dlq.stats().await.unwrap().visible, 0);
+    let back = inbox.receive(10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&back[0].body).unwrap(),
+        json!({"n": 1})
+    );
+
+    // A bad receipt is refused, not retried.
+    let err = inbox.delete("not-a-receipt").await.unwrap_err();
+    assert!(!err.is_retriable(), "{err}");
+}
+
+#[tokio::test]
+async fn eventbridge_bus_publishes_in_batches_of_ten_to_its_rules() {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    events.create_event_bus().name("tds").send().await.unwrap();
+    // A rule forwarding every tds event to a queue, to see what arrived.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name("tds-events-tap")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let tap = SqsQueue::new(&config, url);
+    events
+        .put_rule()
+        .name("tap")
+        .event_bus_name("tds")
+        .event_pattern(json!({"source": ["tds"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("tap")
+        .event_bus_name("tds")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(tap.arn().await.unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let bus = EventBridgeBus::new(&config, "tds");
+    let batch: Vec<DomainEvent> = (0..23)
+        .map(|n| DomainEvent {
+            detail_type: "tds.entity.synced".into(),
+            detail: json!({"n": n}),
+            time: Utc::now(),
+        })
+        .collect();
+    bus.publish(batch).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        for m in tap.receive(10).await.unwrap() {
+            let event: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+            assert_eq!(event["source"], "tds");
+            assert_eq!(event["detail-type"], "tds.entity.synced");
+            seen.push(event["detail"]["n"].as_i64().unwrap());
+            tap.delete(&m.receipt_handle).await.unwrap();
+        }
+        if seen.len() == 23 {
+            break;
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, (0..23).collect::<Vec<_>>());
+
+    let missing = EventBridgeBus::new(&config, "no-such-bus");
+    let err = missing
+        .publish(vec![DomainEvent {
+            detail_type: "tds.sync.failed".into(),
+            detail: json!({}),
+            time: Utc::now(),
+        }])
+        .await;
+    assert!(err.is_err(), "publishing to a missing bus is an error");
+}
+
+#[tokio::test]
+async fn secrets_manager_through_the_cache() {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    sm.create_secret()
+        .name("tds/zoho-credentials")
+        .secret_string(r#"{"organizations": []}"#)
+        .send()
+        .await
+        .unwrap();
+    let store = Arc::new(SecretsManagerStore::new(&config));
+    let cached = CachedSecrets::new(store, Duration::from_secs(300));
+    assert_eq!(
+        cached.secret("tds/zoho-credentials").await.unwrap(),
+        r#"{"organizations": []}"#
+    );
+    // Rotated in Secrets Manager: the cache still serves the old value until invalidated.
+    sm.put_secret_value()
+        .secret_id("tds/zoho-credentials")
+        .secret_string(r#"{"organizations": [1]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cached.secret("tds/zoho-credentials").await.unwrap(),
+        r#"{"organizations": []}"#
+    );
+    cached.invalidate("tds/zoho-credentials");
+    assert_eq!(
+        cached.secret("tds/zoho-credentials").await.unwrap(),
+        r#"{"organizations": [1]}"#
+    );
+
+    let err = cached.secret("tds/missing").await.unwrap_err();
+    assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+}
