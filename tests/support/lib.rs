@@ -202,7 +202,7 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let child = std::process::Command::new("moto_server")
+        let mut child = std::process::Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -218,6 +218,8 @@ impl Moto {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("moto_server did not start listening on port {port}");
     }
 
