@@ -5,5 +5,6 @@
 mod aws_adapters;
 mod migrations;
 mod store;
+mod webhook_ingest;
 mod webhooks;
 mod zoho_client;

@@ -1,0 +1,79 @@
+//! webhook-ingest: the thin edge between API Gateway and the ingest core (`tds_core::ingest`).
+//! It reads the route (`POST /webhooks/zoho/{org}` or `/webhooks/zoho/{org}/{action}`), the query,
+//! headers and raw body from the HTTP API event, and turns the core's answer into a JSON response.
+
+use chrono::Utc;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tds_core::ingest::WebhookIngest;
+use tds_core::webhook::{parse_urlencoded, WebhookRequest};
+
+/// Handles one API Gateway request.
+pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {
+    let path_params = request.path_parameters();
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // Route parameters when API Gateway provides them, else the raw path (local runs, tests).
+    let org = path_params
+        .first("org")
+        .map(str::to_string)
+        .or_else(|| match segments.as_slice() {
+            ["webhooks", "zoho", org, ..] => Some((*org).to_string()),
+            _ => None,
+        });
+    let action =
+        path_params
+            .first("action")
+            .map(str::to_string)
+            .or_else(|| match segments.as_slice() {
+                ["webhooks", "zoho", _, action] => Some((*action).to_string()),
+                _ => None,
+            });
+    let Some(org) = org else {
+        return json(
+            404,
+            serde_json::json!({"error": "unknown route; POST /webhooks/zoho/{organization_id}[/{action}]"}),
+        );
+    };
+    let query = parse_urlencoded(request.uri().query().unwrap_or(""));
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.clone());
+    let body: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let req = WebhookRequest {
+        org_id: &org,
+        route_action: action.as_deref(),
+        content_type: content_type.as_deref(),
+        query: &query,
+        headers: &headers,
+        body,
+    };
+    let answer = ingest.handle(&req, Utc::now()).await;
+    json(answer.status, answer.body)
+}
+
+fn json(status: u16, body: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,168 @@
+//! Webhook ingest: authenticate a delivery with its organisation's webhook secrets, normalise it, and
+//! put it on the inbox queue. Answers 2xx only once the queue accepted the message, 4xx (with nothing
+//! enqueued) for bad input, 5xx only when the queue or the secret store failed, so Zoho retries.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::ports::{PortError, PortFuture, Queue, SecretStore};
+use crate::webhook::{normalize, verify, SecretPlace, WebhookAuth, WebhookError, WebhookRequest};
+
+/// Where each organisation's webhook authentication comes from.
+pub trait WebhookAuthSource: Send + Sync {
+    /// The authentication configured for `org_id`; `PortError::NotFound` when there is none.
+    fn auth<'a>(&'a self, org_id: &'a str) -> PortFuture<'a, WebhookAuth>;
+}
+
+#[derive(Deserialize)]
+struct WebhookEntry {
+    #[serde(default)]
+    header: Option<String>,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    signing_secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OrgEntry {
+    organization_id: String,
+    #[serde(default)]
+    webhook: Option<WebhookEntry>,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    organizations: Vec<OrgEntry>,
+}
+
+/// Webhook authentication read from the credentials document in a secret store:
+/// `{"organizations": [{"organization_id": "...", "webhook": {"header": "X-TDS-Webhook-Secret"
+/// | "query": "token", "secret": "...", "signing_secret": "..."}}]}` (other fields are ignored).
+pub struct SecretWebhookAuth {
+    secrets: Arc<dyn SecretStore>,
+    secret_name: String,
+}
+
+impl SecretWebhookAuth {
+    /// Reads `secret_name` from `secrets` (wrap the store in `CachedSecrets` for warm Lambdas).
+    pub fn new(secrets: Arc<dyn SecretStore>, secret_name: impl Into<String>) -> SecretWebhookAuth {
+        SecretWebhookAuth {
+            secrets,
+            secret_name: secret_name.into(),
+        }
+    }
+}
+
+impl WebhookAuthSource for SecretWebhookAuth {
+    fn auth<'a>(&'a self, org_id: &'a str) -> PortFuture<'a, WebhookAuth> {
+        Box::pin(async move {
+            let text = self.secrets.secret(&self.secret_name).await?;
+            let doc: Document = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
+                port: "secret store",
+                message: format!(
+                    "secret {} is not a valid credentials document (line {}, column {})",
+                    self.secret_name,
+                    e.line(),
+                    e.column()
+                ),
+            })?;
+            let not_found = || PortError::NotFound {
+                port: "secret store",
+                what: format!("webhook settings for organisation {org_id}"),
+            };
+            let entry = doc
+                .organizations
+                .into_iter()
+                .find(|o| o.organization_id == org_id)
+                .and_then(|o| o.webhook)
+                .ok_or_else(not_found)?;
+            let static_secret = match (entry.header, entry.query, entry.secret) {
+                (Some(h), _, Some(s)) => Some((SecretPlace::Header(h.to_ascii_lowercase()), s)),
+                (None, Some(q), Some(s)) => Some((SecretPlace::Query(q), s)),
+                _ => None,
+            };
+            Ok(WebhookAuth {
+                static_secret,
+                signing_secret: entry.signing_secret,
+            })
+        })
+    }
+}
+
+/// The answer to give Zoho.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+/// The ingest core.
+pub struct WebhookIngest {
+    queue: Arc<dyn Queue>,
+    auth: Arc<dyn WebhookAuthSource>,
+}
+
+impl WebhookIngest {
+    /// Ingest onto `queue`, authenticating with `auth`.
+    pub fn new(queue: Arc<dyn Queue>, auth: Arc<dyn WebhookAuthSource>) -> WebhookIngest {
+        WebhookIngest { queue, auth }
+    }
+
+    /// Handles one delivery.
+    pub async fn handle(&self, req: &WebhookRequest<'_>, now: DateTime<Utc>) -> IngestResponse {
+        let refuse = |e: WebhookError| {
+            tracing::warn!(org = req.org_id, status = e.status(), reason = %e, "webhook refused");
+            IngestResponse {
+                status: e.status(),
+                body: json!({"error": e.to_string()}),
+            }
+        };
+        let unavailable = |e: PortError| {
+            tracing::error!(org = req.org_id, error = %e, "webhook not accepted: dependency failed");
+            IngestResponse {
+                status: 503,
+                body: json!({"error": format!("temporarily unavailable, retry: {e}")}),
+            }
+        };
+        let auth = match self.auth.auth(req.org_id).await {
+            Ok(a) => a,
+            Err(PortError::NotFound { .. }) => {
+                return refuse(WebhookError::Unauthorized(format!(
+                    "no webhook secret is configured for organisation {}",
+                    req.org_id
+                )))
+            }
+            Err(e) => return unavailable(e),
+        };
+        if let Err(e) = verify(&auth, req) {
+            return refuse(e);
+        }
+        let message = match normalize(req, now) {
+            Ok(m) => m,
+            Err(e) => return refuse(e),
+        };
+        let body = match serde_json::to_string(&message) {
+            Ok(b) => b,
+            Err(e) => return refuse(WebhookError::Malformed(e.to_string())),
+        };
+        match self.queue.send(body).await {
+            Ok(message_id) => {
+                tracing::info!(org = req.org_id, kind = %message.kind, zoho_id = %message.zoho_id, %message_id, "webhook accepted");
+                IngestResponse {
+                    status: 202,
+                    body: json!({"accepted": true, "message_id": message_id, "kind": message.kind,
+                                 "zoho_id": message.zoho_id, "dedupe_key": message.dedupe_key}),
+                }
+            }
+            Err(e) => unavailable(e),
+        }
+    }
+}
