@@ -387,3 +387,55 @@ async fn simulator_webhooks_reach_sqs_through_the_handler() {
     );
     assert_eq!(sim.stats().webhooks_sent, 3, "every delivery answered 2xx");
 }
+
+#[tokio::test]
+async fn the_sample_events_in_events_are_valid_invocations() {
+    let doc = json!({"organizations": [{"organization_id": ORG, "webhook": {
+        "header": "X-TDS-Webhook-Secret", "secret": "ReplaceWithWebhookSecret", "signing_secret": "ReplaceWithSigningSecret"}}]})
+    .to_string();
+    let queue = LocalQueue::new("inbox", Duration::from_secs(30));
+    let ingest = WebhookIngest::new(
+        queue.clone(),
+        Arc::new(SecretWebhookAuth::new(
+            Arc::new(MemorySecrets::new([("zoho".to_string(), doc)])),
+            "zoho",
+        )),
+    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/webhook-ingest");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2);
+    for file in files {
+        let event: lambda_http::request::LambdaRequest =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let (status, answer) = call(&ingest, Request::from(event)).await;
+        assert_eq!(status, 202, "{}: {answer}", file.display());
+    }
+    let actions: Vec<Action> = queue
+        .peek_all()
+        .iter()
+        .map(|(b, _)| serde_json::from_str::<InboxMessage>(b).unwrap().action)
+        .collect();
+    assert_eq!(actions, [Action::Deleted, Action::Edited]);
+
+    // The published schema lists exactly the fields an inbox message has.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/schemas/inbox-message.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let message =
+        serde_json::to_value(serde_json::from_str::<InboxMessage>(&queue.peek_all()[0].0).unwrap())
+            .unwrap();
+    let mut fields: Vec<&String> = message.as_object().unwrap().keys().collect();
+    let mut documented: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    fields.sort();
+    documented.sort();
+    assert_eq!(fields, documented);
+}
