@@ -18,6 +18,7 @@ use crate::data::{location_as_warehouse, Collection, Org};
 use crate::json::to_zoho_json;
 use crate::state::{Refusal, SimConfig};
 use crate::Simulator;
+use tds_core::webhook::parse_urlencoded;
 
 /// The simulator's routes.
 pub fn router(sim: Simulator) -> Router {
@@ -64,40 +65,6 @@ fn success(mut body: Map<String, Value>) -> Response {
     out.insert("message".into(), json!("success"));
     out.append(&mut body);
     json_response(StatusCode::OK, &Value::Object(out))
-}
-
-/// Decodes `application/x-www-form-urlencoded` text (query strings and form bodies).
-fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-    }
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                },
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
 }
 
 struct Params(Vec<(String, String)>);
