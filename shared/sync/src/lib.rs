@@ -1,0 +1,455 @@
+//! The sync core: applies Zoho changes to PostgreSQL.
+//!
+//! Owns what entity-processor does with a batch of inbox messages: dedupe them against webhook receipts,
+//! complete what Zoho's webhooks leave out by re-fetching through the shared budget (items in bulk by
+//! `/itemdetails`, with their stock per location; documents without line items and contacts by their
+//! detail GET; a 404 / code 1002 there means the record is gone and becomes a tombstone), write every
+//! kind with the version-gated batch upsert, tombstone deletions, publish `tds.entity.synced` for what
+//! changed, and sort each message into done, retry later, or dead-lettered with its reason. It knows
+//! ports, the store and the Zoho client; it knows nothing about Lambda or SQS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::Row;
+use tds_core::ports::{DomainEvent, EventBus, Queue};
+use tds_core::webhook::{Action, InboxMessage};
+use tds_core::{parse_entity, AnyEntity, Document, Entity, EntityKind, VersionedRow};
+use tds_store::upsert::Tombstone;
+use tds_store::{BatchReport, Store, StoreError};
+use tds_zoho::{Priority, ZohoClient, ZohoError};
+
+/// A message as the queue delivered it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Queue message id (what a batch item failure names).
+    pub message_id: String,
+    /// The raw body.
+    pub body: String,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Applied (or a duplicate of something applied): delete it.
+    Done,
+    /// A retriable failure: leave it for the queue to redeliver (and, after maxReceiveCount, dead-letter).
+    Retry(String),
+    /// Can never be processed: sent to the dead-letter queue with the reason.
+    DeadLettered(String),
+}
+
+/// The processor's dependencies.
+pub struct Processor {
+    store: Store,
+    zoho: Arc<ZohoClient>,
+    events: Arc<dyn EventBus>,
+    dead_letters: Arc<dyn Queue>,
+}
+
+/// A message on its way through the batch.
+struct Work {
+    index: usize,
+    message: InboxMessage,
+}
+
+enum Failure {
+    Retry(String),
+    Permanent(String),
+}
+
+impl From<ZohoError> for Failure {
+    fn from(e: ZohoError) -> Self {
+        if e.is_retriable() {
+            Failure::Retry(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        if e.is_retriable() {
+            Failure::Retry(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
+        }
+    }
+}
+
+impl Processor {
+    /// A processor writing to `store`, re-fetching through `zoho`, publishing to `events`, and
+    /// dead-lettering to `dead_letters`.
+    pub fn new(
+        store: Store,
+        zoho: Arc<ZohoClient>,
+        events: Arc<dyn EventBus>,
+        dead_letters: Arc<dyn Queue>,
+    ) -> Processor {
+        Processor {
+            store,
+            zoho,
+            events,
+            dead_letters,
+        }
+    }
+
+    /// Processes a batch; one disposition per message, in order.
+    pub async fn process(&self, batch: Vec<Incoming>) -> Vec<(String, Disposition)> {
+        let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
+        let mut work: Vec<Work> = Vec::new();
+        for (index, incoming) in batch.iter().enumerate() {
+            match serde_json::from_str::<InboxMessage>(&incoming.body) {
+                Ok(message) => work.push(Work { index, message }),
+                Err(e) => {
+                    out[index] = Some(
+                        self.dead_letter(&incoming.body, &format!("not an inbox message: {e}"))
+                            .await,
+                    );
+                }
+            }
+        }
+
+        // Duplicates of messages already applied are done.
+        let mut fresh = Vec::new();
+        for w in work {
+            match self.receive(&w.message, &batch[w.index].message_id).await {
+                Ok(true) => fresh.push(w),
+                Ok(false) => out[w.index] = Some(Disposition::Done),
+                Err(e) => out[w.index] = Some(Disposition::Retry(e.to_string())),
+            }
+        }
+
+        // One group per (organisation, kind): re-fetches and writes are batched per group.
+        let mut groups: BTreeMap<(String, EntityKind), Vec<Work>> = BTreeMap::new();
+        for w in fresh {
+            groups
+                .entry((w.message.org_id.clone(), w.message.kind))
+                .or_default()
+                .push(w);
+        }
+        let mut events = Vec::new();
+        for ((org, kind), items) in groups {
+            let results = self.apply_group(&org, kind, &items, &mut events).await;
+            for (w, result) in items.iter().zip(results) {
+                let disposition = match result {
+                    Ok(outcome) => {
+                        let _ = self.mark_processed(&w.message, &outcome).await;
+                        Disposition::Done
+                    }
+                    Err(Failure::Retry(reason)) => Disposition::Retry(reason),
+                    Err(Failure::Permanent(reason)) => {
+                        self.dead_letter(&batch[w.index].body, &reason).await
+                    }
+                };
+                out[w.index] = Some(disposition);
+            }
+        }
+        if !events.is_empty() {
+            if let Err(e) = self.events.publish(events).await {
+                // The rows are written; a retry would find them unchanged and publish nothing.
+                tracing::error!(error = %e, "tds.entity.synced events could not be published");
+            }
+        }
+        batch
+            .iter()
+            .zip(out)
+            .map(|(m, d)| {
+                (
+                    m.message_id.clone(),
+                    d.unwrap_or(Disposition::Retry("unprocessed".into())),
+                )
+            })
+            .collect()
+    }
+
+    /// Records the receipt; false when this delivery was already applied.
+    async fn receive(&self, m: &InboxMessage, message_id: &str) -> Result<bool, StoreError> {
+        let action = match m.action {
+            Action::Created => "created",
+            Action::Edited => "edited",
+            Action::Upserted => "upserted",
+            Action::Deleted => "deleted",
+        };
+        let row = sqlx::query(
+            "INSERT INTO tds_webhook_receipts (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id
+             RETURNING processed_at",
+        )
+        .bind(&m.org_id)
+        .bind(m.kind.as_str())
+        .bind(&m.zoho_id)
+        .bind(action)
+        .bind(&m.dedupe_key)
+        .bind(m.last_modified_time)
+        .bind(message_id)
+        .bind(m.received_at)
+        .fetch_one(self.store.pool())
+        .await
+        .map_err(|source| StoreError::Database {
+            operation: "webhook receipt",
+            source,
+        })?;
+        let processed: Option<DateTime<Utc>> =
+            row.try_get("processed_at")
+                .map_err(|source| StoreError::Database {
+                    operation: "webhook receipt",
+                    source,
+                })?;
+        Ok(processed.is_none())
+    }
+
+    async fn mark_processed(&self, m: &InboxMessage, outcome: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE tds_webhook_receipts SET processed_at = clock_timestamp(), outcome = $2 WHERE dedupe_key = $1",
+        )
+        .bind(&m.dedupe_key)
+        .bind(outcome)
+        .execute(self.store.pool())
+        .await
+        .map(|_| ())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Disposition {
+        let wrapped =
+            json!({"reason": reason, "failed_at": Utc::now(), "original": body}).to_string();
+        match self.dead_letters.send(wrapped).await {
+            Ok(_) => {
+                tracing::warn!(%reason, "message dead-lettered");
+                let event = DomainEvent {
+                    detail_type: "tds.deadletter.added".into(),
+                    detail: json!({"reason": reason}),
+                    time: Utc::now(),
+                };
+                if let Err(e) = self.events.publish(vec![event]).await {
+                    tracing::error!(error = %e, "tds.deadletter.added could not be published");
+                }
+                Disposition::DeadLettered(reason.to_string())
+            }
+            // Not lost: the queue redelivers it and redrive moves it after maxReceiveCount.
+            Err(e) => Disposition::Retry(format!("dead-letter queue unavailable ({e}); {reason}")),
+        }
+    }
+
+    /// Applies one (organisation, kind) group; one result (an outcome label) per message.
+    async fn apply_group(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        items: &[Work],
+        events: &mut Vec<DomainEvent>,
+    ) -> Vec<Result<String, Failure>> {
+        let mut results: Vec<Option<Result<String, Failure>>> =
+            (0..items.len()).map(|_| None).collect();
+        let mut deletions: Vec<(usize, Tombstone)> = Vec::new();
+        let mut records: Vec<(usize, Value)> = Vec::new();
+
+        // Complete the payloads.
+        let upserts: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].message.action != Action::Deleted)
+            .collect();
+        for (i, w) in items.iter().enumerate() {
+            if w.message.action == Action::Deleted {
+                deletions.push((i, tombstone(&w.message)));
+            }
+        }
+        match kind {
+            EntityKind::Item if !upserts.is_empty() => {
+                let ids: Vec<String> = upserts
+                    .iter()
+                    .map(|&i| items[i].message.zoho_id.clone())
+                    .collect();
+                match self.zoho.item_details(org, &ids, Priority::Webhook).await {
+                    Ok(found) => {
+                        let by_id: HashMap<String, Value> = found
+                            .into_iter()
+                            .map(|item| (item.item_id.clone(), item.record))
+                            .collect();
+                        for &i in &upserts {
+                            match by_id.get(&items[i].message.zoho_id) {
+                                Some(record) => records.push((i, record.clone())),
+                                // Not returned by /itemdetails: deleted in Zoho since the webhook.
+                                None => deletions.push((i, tombstone(&items[i].message))),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let f = Failure::from(e);
+                        for &i in &upserts {
+                            results[i] = Some(Err(clone_failure(&f)));
+                        }
+                    }
+                }
+            }
+            _ => {
+                for &i in &upserts {
+                    let m = &items[i].message;
+                    if !needs_refetch(kind, &m.payload) {
+                        records.push((i, m.payload.clone()));
+                        continue;
+                    }
+                    match self
+                        .zoho
+                        .get_record(org, kind, &m.zoho_id, Priority::Webhook)
+                        .await
+                    {
+                        Ok(record) => records.push((i, record)),
+                        Err(e) if e.is_not_found() => deletions.push((i, tombstone(m))),
+                        Err(e) => results[i] = Some(Err(Failure::from(e))),
+                    }
+                }
+            }
+        }
+
+        // Parse and write.
+        let mut rows: Vec<(usize, VersionedRow<AnyRow>)> = Vec::new();
+        let mut stock = Vec::new();
+        for (i, record) in records {
+            let observed = items[i].message.received_at;
+            match parse_entity(kind, record) {
+                Ok(AnyEntity::Item(item)) => {
+                    for s in item.stock_rows() {
+                        stock.push(VersionedRow::new(org, s, observed));
+                    }
+                    rows.push((
+                        i,
+                        VersionedRow::new(org, AnyRow(AnyEntity::Item(item)), observed),
+                    ));
+                }
+                Ok(entity) => rows.push((i, VersionedRow::new(org, AnyRow(entity), observed))),
+                Err(e) => results[i] = Some(Err(Failure::Permanent(e.to_string()))),
+            }
+        }
+        if !rows.is_empty() {
+            let batch: Vec<VersionedRow<AnyRow>> = rows.iter().map(|(_, r)| r.clone()).collect();
+            match self.store.upsert(&batch).await {
+                Ok(report) => {
+                    collect_events(&report, events);
+                    for ((i, _), outcome) in rows.iter().zip(report.rows.iter()) {
+                        results[*i] = Some(Ok(format!("{:?}", outcome.outcome)));
+                    }
+                    if !stock.is_empty() {
+                        match self.store.upsert(&stock).await {
+                            Ok(report) => collect_events(&report, events),
+                            Err(e) => {
+                                // Stock is re-read by the poller; the item row itself is written.
+                                tracing::warn!(org, error = %e, "stock rows not written");
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    let f = Failure::from(e);
+                    for (i, _) in &rows {
+                        results[*i] = Some(Err(clone_failure(&f)));
+                    }
+                }
+            }
+        }
+        if !deletions.is_empty() {
+            let tombstones: Vec<Tombstone> = deletions.iter().map(|(_, t)| t.clone()).collect();
+            match self.store.tombstone(kind, &tombstones).await {
+                Ok(report) => {
+                    collect_events(&report, events);
+                    for ((i, _), outcome) in deletions.iter().zip(report.rows.iter()) {
+                        results[*i] = Some(Ok(format!("{:?}", outcome.outcome)));
+                    }
+                }
+                Err(e) => {
+                    let f = Failure::from(e);
+                    for (i, _) in &deletions {
+                        results[*i] = Some(Err(clone_failure(&f)));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Failure::Retry("not applied".into()))))
+            .collect()
+    }
+}
+
+fn clone_failure(f: &Failure) -> Failure {
+    match f {
+        Failure::Retry(s) => Failure::Retry(s.clone()),
+        Failure::Permanent(s) => Failure::Permanent(s.clone()),
+    }
+}
+
+fn tombstone(m: &InboxMessage) -> Tombstone {
+    Tombstone {
+        org_id: m.org_id.clone(),
+        zoho_id: m.zoho_id.clone(),
+        deleted_at: m.received_at,
+    }
+}
+
+/// Whether a webhook payload of `kind` lacks what the detail GET has (Zoho's webhooks omit line items,
+/// and contacts' lists omit addresses and credit limits).
+fn needs_refetch(kind: EntityKind, payload: &Value) -> bool {
+    match kind {
+        EntityKind::Contact => payload.get("billing_address").is_none(),
+        EntityKind::Invoice
+        | EntityKind::SalesOrder
+        | EntityKind::Bill
+        | EntityKind::CreditNote
+        | EntityKind::PurchaseOrder => Document::parse(kind, payload.clone())
+            .map(|d| d.needs_detail())
+            .unwrap_or(true),
+        _ => false,
+    }
+}
+
+fn collect_events(report: &BatchReport, events: &mut Vec<DomainEvent>) {
+    for row in report.rows.iter().filter(|r| r.outcome.is_change()) {
+        events.push(DomainEvent {
+            detail_type: "tds.entity.synced".into(),
+            detail: json!({
+                "org_id": row.org_id,
+                "kind": report.kind,
+                "zoho_id": row.zoho_id,
+                "outcome": format!("{:?}", row.outcome).to_lowercase(),
+            }),
+            time: Utc::now(),
+        });
+    }
+}
+
+/// Any parsed entity as a store row (so one batch can hold the kind the group has).
+#[derive(Debug, Clone)]
+struct AnyRow(AnyEntity);
+
+impl AnyRow {
+    fn inner(&self) -> &dyn Entity {
+        match &self.0 {
+            AnyEntity::Item(i) => i.as_ref(),
+            AnyEntity::Location(l) => l,
+            AnyEntity::PriceBook(p) => p,
+            AnyEntity::Contact(c) => c,
+            AnyEntity::Document(d) => d,
+        }
+    }
+}
+
+impl Entity for AnyRow {
+    fn kind(&self) -> EntityKind {
+        self.inner().kind()
+    }
+    fn zoho_id(&self) -> String {
+        self.inner().zoho_id()
+    }
+    fn last_modified_time(&self) -> Option<DateTime<Utc>> {
+        self.inner().last_modified_time()
+    }
+    fn record(&self) -> &Value {
+        self.inner().record()
+    }
+    fn write_columns(&self, sink: &mut dyn tds_core::ColumnSink) {
+        self.inner().write_columns(sink)
+    }
+}

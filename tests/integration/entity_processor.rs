@@ -1,0 +1,324 @@
+//! The sync core behind entity-processor: inbox messages in, PostgreSQL rows, tombstones, receipts,
+//! events and dispositions out; against the simulator (re-fetches through the client) and PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tds_core::webhook::{Action, InboxMessage};
+use tds_core::EntityKind;
+use tds_local::{LocalEventBus, LocalQueue};
+use tds_store::Store;
+use tds_sync::{Disposition, Incoming, Processor};
+use tds_zoho::{
+    ClientSettings, Credentials, OrgConfig, RetryPolicy, SecretString, StaticCredentials,
+    ZohoClient,
+};
+use tds_zoho_sim::{ClientCredentials, Collection, DemoSpec, RunningSimulator, Simulator};
+
+const ORG: &str = "60001234567";
+
+struct Setup {
+    sim: RunningSimulator,
+    processor: Processor,
+    events: Arc<LocalEventBus>,
+    dlq: Arc<LocalQueue>,
+    store: Store,
+}
+
+async fn setup(pool: PgPool) -> Setup {
+    let spec = DemoSpec {
+        items: 30,
+        customers: 5,
+        vendors: 2,
+        invoices: 5,
+        ..DemoSpec::default()
+    };
+    let sim = Simulator::demo(&spec).serve_local().await.unwrap();
+    let c = ClientCredentials::default();
+    let credentials = StaticCredentials::single(
+        ORG,
+        Credentials {
+            client_id: c.client_id,
+            client_secret: SecretString::new(c.client_secret),
+            refresh_token: SecretString::new(c.refresh_token),
+        },
+    );
+    let settings = ClientSettings {
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(10),
+            request_timeout: Duration::from_secs(5),
+        },
+        ..ClientSettings::default()
+    };
+    let zoho = Arc::new(
+        ZohoClient::new(
+            vec![OrgConfig::at(ORG, &sim.base_url, &sim.base_url)],
+            Arc::new(credentials),
+            pool.clone(),
+            settings,
+        )
+        .unwrap(),
+    );
+    let store = Store::from_pool(pool);
+    let events = LocalEventBus::new();
+    let dlq = LocalQueue::new("dlq", Duration::from_secs(30));
+    let processor = Processor::new(store.clone(), zoho, events.clone(), dlq.clone());
+    Setup {
+        sim,
+        processor,
+        events,
+        dlq,
+        store,
+    }
+}
+
+/// The inbox message webhook-ingest would make of a Zoho webhook for `record` (which, like Zoho's,
+/// lacks line items, addresses and image details).
+fn message(kind: EntityKind, record: &Value, action: Action) -> Incoming {
+    let mut payload = record.clone();
+    for key in [
+        "line_items",
+        "billing_address",
+        "shipping_address",
+        "image_id",
+        "image_name",
+        "image_document_id",
+        "locations",
+    ] {
+        payload.as_object_mut().unwrap().remove(key);
+    }
+    let zoho_id = payload[kind.zoho_id_field().unwrap()]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = InboxMessage {
+        org_id: ORG.into(),
+        kind,
+        last_modified_time: payload["last_modified_time"]
+            .as_str()
+            .and_then(tds_core::fields::parse_zoho_timestamp),
+        action,
+        dedupe_key: format!(
+            "{kind}-{zoho_id}-{action:?}-{}",
+            payload["last_modified_time"]
+        ),
+        zoho_id,
+        payload,
+        received_at: Utc::now(),
+    };
+    Incoming {
+        message_id: format!("m-{}", m.dedupe_key),
+        body: serde_json::to_string(&m).unwrap(),
+    }
+}
+
+fn first(sim: &RunningSimulator, c: Collection, pred: impl Fn(&Value) -> bool) -> Value {
+    sim.sim
+        .with_state(|s| s.orgs[ORG].collection(c).find(|r| pred(r)).unwrap().clone())
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn webhooks_are_completed_written_and_announced(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let item = first(&s.sim, Collection::Items, |i| {
+        i["product_type"] == "goods" && i["image_id"] != ""
+    });
+    let invoice = first(&s.sim, Collection::Invoices, |_| true);
+    let contact = first(&s.sim, Collection::Contacts, |c| {
+        c["contact_type"] == "customer"
+    });
+    let batch = vec![
+        message(EntityKind::Item, &item, Action::Edited),
+        message(EntityKind::Invoice, &invoice, Action::Created),
+        message(EntityKind::Contact, &contact, Action::Upserted),
+    ];
+    let out = s.processor.process(batch.clone()).await;
+    assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
+
+    // Completed from Zoho: image id and stock per location, line items, the billing country.
+    let (image_id, stock_rows): (Option<String>, i64) = sqlx::query_as(
+        "SELECT i.image_id, (SELECT count(*) FROM item_stock s WHERE s.item_id = i.zoho_id) FROM items i WHERE i.zoho_id = $1",
+    )
+    .bind(item["item_id"].as_str().unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(image_id.as_deref(), item["image_id"].as_str());
+    assert_eq!(stock_rows, 3);
+    let lines: Option<i64> = sqlx::query_scalar("SELECT line_item_count FROM invoices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(lines.unwrap() >= 1);
+    let country: Option<String> = sqlx::query_scalar("SELECT country FROM contacts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(country.is_some());
+    let calls = &s.sim.sim.stats().orgs[ORG].by_endpoint;
+    assert_eq!(
+        calls["GET /inventory/v1/itemdetails"], 1,
+        "items re-fetched in bulk"
+    );
+
+    let synced: Vec<Value> = s
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| e.detail_type == "tds.entity.synced")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        synced.len(),
+        6,
+        "item, 3 stock rows, invoice, contact: {synced:?}"
+    );
+    assert!(s.events.batch_sizes().iter().all(|n| *n <= 10));
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tds_webhook_receipts WHERE processed_at IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(receipts, 3);
+
+    // The same deliveries again: done, nothing written, nothing announced.
+    let before = s.events.events().len();
+    let again = s.processor.process(batch).await;
+    assert!(again.iter().all(|(_, d)| *d == Disposition::Done));
+    assert_eq!(s.events.events().len(), before);
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn deletions_become_tombstones(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let items: Vec<Value> = s.sim.sim.with_state(|st| {
+        st.orgs[ORG]
+            .collection(Collection::Items)
+            .take(2)
+            .cloned()
+            .collect()
+    });
+    let invoice = first(&s.sim, Collection::Invoices, |_| true);
+    s.processor
+        .process(vec![
+            message(EntityKind::Item, &items[0], Action::Edited),
+            message(EntityKind::Item, &items[1], Action::Edited),
+        ])
+        .await;
+
+    // A Deleted rule's webhook, and webhooks of later edits to records Zoho has deleted since.
+    let edited = s
+        .sim
+        .sim
+        .upsert(
+            ORG,
+            Collection::Items,
+            serde_json::from_value(json!({"item_id": items[1]["item_id"], "rate": 1})).unwrap(),
+        )
+        .unwrap();
+    s.sim
+        .sim
+        .delete(
+            ORG,
+            Collection::Items,
+            items[1]["item_id"].as_str().unwrap(),
+        )
+        .unwrap();
+    s.sim
+        .sim
+        .delete(
+            ORG,
+            Collection::Invoices,
+            invoice["invoice_id"].as_str().unwrap(),
+        )
+        .unwrap();
+    let out = s
+        .processor
+        .process(vec![
+            message(EntityKind::Item, &items[0], Action::Deleted),
+            message(EntityKind::Item, &edited, Action::Edited),
+            message(EntityKind::Invoice, &invoice, Action::Edited),
+        ])
+        .await;
+    assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
+    let counts = s.store.counts(EntityKind::Item, ORG).await.unwrap();
+    assert_eq!((counts.active, counts.deleted), (0, 2));
+    assert_eq!(
+        s.store
+            .counts(EntityKind::Invoice, ORG)
+            .await
+            .unwrap()
+            .deleted,
+        1,
+        "404 on re-fetch: tombstone"
+    );
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn failures_are_retried_or_dead_lettered_never_dropped(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let out = s
+        .processor
+        .process(vec![Incoming {
+            message_id: "junk".into(),
+            body: "{not json".into(),
+        }])
+        .await;
+    assert!(
+        matches!(&out[0].1, Disposition::DeadLettered(r) if r.contains("not an inbox message")),
+        "{out:?}"
+    );
+    let dead = s.dlq.peek_all();
+    assert_eq!(dead.len(), 1);
+    let wrapped: Value = serde_json::from_str(&dead[0].0).unwrap();
+    assert_eq!(wrapped["original"], "{not json");
+    assert!(wrapped["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not an inbox message"));
+    assert!(s
+        .events
+        .events()
+        .iter()
+        .any(|e| e.detail_type == "tds.deadletter.added"));
+
+    // A record that can never parse: dead-lettered with the field named.
+    let bad = json!({"location_id": "77", "location_name": "Broken", "is_primary": "perhaps"});
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Location, &bad, Action::Created)])
+        .await;
+    assert!(
+        matches!(&out[0].1, Disposition::DeadLettered(r) if r.contains("is_primary")),
+        "{out:?}"
+    );
+
+    // Zoho failing: retried later, nothing dead-lettered, nothing marked processed.
+    let item = first(&s.sim, Collection::Items, |_| true);
+    s.sim.sim.configure(|c| c.error_rate = 1.0);
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Item, &item, Action::Edited)])
+        .await;
+    assert!(
+        matches!(&out[0].1, Disposition::Retry(r) if r.contains("500")),
+        "{out:?}"
+    );
+    assert_eq!(s.dlq.peek_all().len(), 2);
+    s.sim.sim.configure(|c| c.error_rate = 0.0);
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Item, &item, Action::Edited)])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done, "the redelivery succeeds");
+    assert_eq!(
+        s.store.counts(EntityKind::Item, ORG).await.unwrap().active,
+        1
+    );
+}
