@@ -322,3 +322,45 @@ async fn failures_are_retried_or_dead_lettered_never_dropped(pool: PgPool) {
         1
     );
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn the_lambda_reports_only_retriable_messages_as_batch_item_failures(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    // The sample event in events/: a location created, and a body that is no inbox message.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/entity-processor/inbox-batch.json"
+    );
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let response = entity_processor::handle(&s.processor, event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let city: Option<String> =
+        sqlx::query_scalar("SELECT name FROM locations WHERE zoho_id = '4815000000070009'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(name.as_deref(), Some("Pop-up Store"));
+    assert_eq!(
+        s.dlq.peek_all().len(),
+        1,
+        "the junk went to the DLQ with its reason"
+    );
+
+    // Zoho down: the item message is reported for retry, by its message id.
+    s.sim.sim.configure(|c| c.error_rate = 1.0);
+    let item = first(&s.sim, Collection::Items, |_| true);
+    let incoming = message(EntityKind::Item, &item, Action::Edited);
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record.message_id = Some(incoming.message_id.clone());
+    record.body = Some(incoming.body.clone());
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = vec![record];
+    let response = entity_processor::handle(&s.processor, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [incoming.message_id.as_str()]);
+}
