@@ -335,7 +335,7 @@ async fn the_lambda_reports_only_retriable_messages_as_batch_item_failures(pool:
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let response = entity_processor::handle(&s.processor, event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let city: Option<String> =
+    let name: Option<String> =
         sqlx::query_scalar("SELECT name FROM locations WHERE zoho_id = '4815000000070009'")
             .fetch_one(&pool)
             .await
