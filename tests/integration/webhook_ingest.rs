@@ -439,3 +439,202 @@ async fn the_sample_events_in_events_are_valid_invocations() {
     documented.sort();
     assert_eq!(fields, documented);
 }
+
+/// One bad delivery: method, path, content type, body, whether to sign it, extra/override headers,
+/// expected status, words the error must contain.
+struct Bad {
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    sign: bool,
+    headers: Vec<(&'static str, &'static str)>,
+    status: u16,
+    words: &'static str,
+}
+
+fn bad(path: &str, body: &[u8], status: u16, words: &'static str) -> Bad {
+    Bad {
+        method: "POST",
+        path: path.to_string(),
+        content_type: Some("application/json"),
+        body: body.to_vec(),
+        sign: true,
+        headers: vec![("X-TDS-Webhook-Secret", "wh-secret-123")],
+        status,
+        words,
+    }
+}
+
+#[tokio::test]
+async fn a_corpus_of_bad_requests_gets_clear_4xx_answers_and_enqueues_nothing() {
+    let queue = LocalQueue::new("inbox", Duration::from_secs(30));
+    let secrets = Arc::new(MemorySecrets::new([(
+        "zoho".to_string(),
+        credentials_doc(),
+    )]));
+    let ingest = WebhookIngest::new(
+        queue.clone(),
+        Arc::new(SecretWebhookAuth::new(secrets, "zoho")),
+    );
+    let org = format!("/webhooks/zoho/{ORG}");
+    let item = br#"{"item": {"item_id": "4815000000044208"}}"#;
+    let mut corpus = vec![
+        Bad {
+            method: "GET",
+            ..bad(&org, item, 405, "not allowed")
+        },
+        Bad {
+            method: "PUT",
+            ..bad(&org, item, 405, "not allowed")
+        },
+        Bad {
+            method: "DELETE",
+            ..bad(&org, item, 405, "not allowed")
+        },
+        Bad {
+            headers: vec![],
+            ..bad(&org, item, 401, "missing secret")
+        },
+        Bad {
+            headers: vec![("X-TDS-Webhook-Secret", "guess")],
+            ..bad(&org, item, 401, "wrong secret")
+        },
+        Bad {
+            headers: vec![("X-TDS-Webhook-Secret", "")],
+            ..bad(&org, item, 401, "wrong secret")
+        },
+        Bad {
+            sign: false,
+            ..bad(&org, item, 401, "missing X-Zoho-Webhook-Signature")
+        },
+        Bad {
+            sign: false,
+            headers: vec![
+                ("X-TDS-Webhook-Secret", "wh-secret-123"),
+                ("X-Zoho-Webhook-Signature", "zz"),
+            ],
+            ..bad(&org, item, 401, "not hex")
+        },
+        Bad {
+            sign: false,
+            headers: vec![
+                ("X-TDS-Webhook-Secret", "wh-secret-123"),
+                ("X-Zoho-Webhook-Signature", "abcd"),
+            ],
+            ..bad(&org, item, 401, "does not match")
+        },
+        bad(
+            "/webhooks/zoho/1234",
+            item,
+            401,
+            "no webhook secret is configured",
+        ),
+        bad("/webhooks/zoho", item, 404, "unknown route"),
+        Bad {
+            content_type: Some("text/plain"),
+            ..bad(&org, item, 415, "unsupported content type")
+        },
+        Bad {
+            content_type: Some("application/xml"),
+            ..bad(&org, b"<item/>", 415, "unsupported content type")
+        },
+        Bad {
+            content_type: Some("multipart/form-data; boundary=x"),
+            ..bad(&org, item, 415, "unsupported content type")
+        },
+        bad(&org, b"", 400, "empty"),
+        bad(&org, b" \r\n\t ", 400, "empty"),
+        bad(&org, br#"{"item": {"item_id": "1""#, 400, "not JSON"),
+        bad(
+            &org,
+            b"{\"item\": {\"name\": \"\xff\xfe\"}}",
+            400,
+            "not UTF-8",
+        ),
+        bad(&org, b"[1, 2, 3]", 400, "JSON object"),
+        bad(&org, br#""item""#, 400, "JSON object"),
+        bad(&org, br#"{"item_id": 1e400}"#, 400, "not JSON"),
+        bad(&org, br#"{"gadget": {"id": "1"}}"#, 422, "expected one of"),
+        bad(
+            &org,
+            br#"{"item": "4815000000044208"}"#,
+            422,
+            "no known entity wrapper",
+        ),
+        bad(
+            &org,
+            br#"{"item_stock": {"item_id": "1"}}"#,
+            422,
+            "no known entity wrapper",
+        ),
+        bad(&org, br#"{"item": {"name": "no id"}}"#, 422, "no item_id"),
+        bad(&org, br#"{"item": {"item_id": ""}}"#, 422, "no item_id"),
+        bad(
+            &org,
+            br#"{"item": {"item_id": {"nested": 1}}}"#,
+            422,
+            "no item_id",
+        ),
+        bad(&org, br#"{"item": {"item_id": 1.5}}"#, 422, "no item_id"),
+        bad(&format!("{org}/exploded"), item, 422, "unknown action"),
+        Bad {
+            content_type: Some("application/x-www-form-urlencoded"),
+            ..bad(&org, b"name=x&rate=5", 422, "form body has no field")
+        },
+        Bad {
+            content_type: Some("application/x-www-form-urlencoded"),
+            ..bad(&org, b"item=%7Bbroken", 422, "form body has no field")
+        },
+    ];
+    corpus.push(bad(
+        &org,
+        format!(
+            r#"{{"item": {{"item_id": "1", "d": "{}"}}}}"#,
+            "x".repeat(250 * 1024)
+        )
+        .as_bytes(),
+        413,
+        "exceeds the limit",
+    ));
+    assert!(corpus.len() >= 25, "{} cases", corpus.len());
+    for case in corpus {
+        let mut b = lambda_http::http::Request::builder()
+            .method(case.method)
+            .uri(format!("https://api.example{}", case.path));
+        if let Some(ct) = case.content_type {
+            b = b.header("Content-Type", ct);
+        }
+        for (k, v) in &case.headers {
+            b = b.header(*k, *v);
+        }
+        if case.sign {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"SignKey123456").unwrap();
+            mac.update(&case.body);
+            b = b.header(
+                "X-Zoho-Webhook-Signature",
+                hex::encode(mac.finalize().into_bytes()),
+            );
+        }
+        let req = b.body(Body::Binary(case.body.clone())).unwrap();
+        let (status, answer) = call(&ingest, req).await;
+        assert_eq!(
+            status, case.status,
+            "{} {}: {answer}",
+            case.method, case.path
+        );
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(case.words),
+            "{} {} answered {message:?}, expected it to say {:?}",
+            case.method,
+            case.path,
+            case.words
+        );
+    }
+    assert!(
+        queue.peek_all().is_empty(),
+        "nothing enqueued for any bad request"
+    );
+}

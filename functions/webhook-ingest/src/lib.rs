@@ -9,6 +9,12 @@ use tds_core::webhook::{parse_urlencoded, WebhookRequest};
 
 /// Handles one API Gateway request.
 pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {
+    if request.method() != lambda_http::http::Method::POST {
+        return json(
+            405,
+            serde_json::json!({"error": format!("method {} is not allowed; Zoho webhooks POST", request.method())}),
+        );
+    }
     let path_params = request.path_parameters();
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();

@@ -153,6 +153,9 @@ pub enum WebhookError {
     /// Readable but unusable: unknown entity, missing id (422).
     #[error("unprocessable webhook: {0}")]
     Unprocessable(String),
+    /// A body that is neither JSON nor a form (415).
+    #[error("unsupported content type {0:?}: send application/json (Zoho's default payload) or application/x-www-form-urlencoded")]
+    UnsupportedMediaType(String),
     /// Body over [`MAX_BODY_BYTES`] (413).
     #[error("webhook body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
@@ -171,6 +174,7 @@ impl WebhookError {
             WebhookError::Malformed(_) => 400,
             WebhookError::Unprocessable(_) => 422,
             WebhookError::TooLarge { .. } => 413,
+            WebhookError::UnsupportedMediaType(_) => 415,
         }
     }
 }
@@ -308,6 +312,22 @@ pub fn normalize(
             size: req.body.len(),
             limit: MAX_BODY_BYTES,
         });
+    }
+    if let Some(ct) = req.content_type {
+        let base = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let known = base.is_empty()
+            || base == "application/json"
+            || base.ends_with("+json")
+            || base == "text/json"
+            || base == "application/x-www-form-urlencoded";
+        if !known {
+            return Err(WebhookError::UnsupportedMediaType(ct.to_string()));
+        }
     }
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(WebhookError::Malformed("the body is empty".into()));
