@@ -21,7 +21,7 @@ const ORG: &str = "60001234567";
 /// path, headers, body, expected status, words the error must contain.
 type Refusal<'a> = (String, Vec<(&'a str, &'a str)>, String, u16, &'a str);
 
-fn credentials_doc() -> String {
+pub(crate) fn credentials_doc() -> String {
     json!({"organizations": [{
         "organization_id": ORG, "client_id": "1000.X", "client_secret": "cs", "refresh_token": "rt",
         "webhook": {"header": "X-TDS-Webhook-Secret", "secret": "wh-secret-123", "signing_secret": "SignKey123456"}
@@ -266,7 +266,7 @@ async fn every_answer_the_ingest_gives() {
 }
 
 /// Serves the Lambda handler over HTTP, translating requests the way API Gateway does.
-async fn serve_handler(ingest: Arc<WebhookIngest>) -> String {
+pub(crate) async fn serve_handler(ingest: Arc<WebhookIngest>) -> String {
     let app = axum::Router::new().route(
         "/webhooks/zoho/{*rest}",
         axum::routing::post(move |req: axum::extract::Request| {
