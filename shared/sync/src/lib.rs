@@ -113,13 +113,25 @@ impl Processor {
             }
         }
 
-        // Duplicates of messages already applied are done.
+        // Duplicates of messages already applied (or earlier in this batch) are done.
         let mut fresh = Vec::new();
-        for w in work {
-            match self.receive(&w.message, &batch[w.index].message_id).await {
-                Ok(true) => fresh.push(w),
-                Ok(false) => out[w.index] = Some(Disposition::Done),
-                Err(e) => out[w.index] = Some(Disposition::Retry(e.to_string())),
+        match self.receive_all(&work, &batch).await {
+            Ok(unprocessed) => {
+                let mut seen = std::collections::HashSet::new();
+                for w in work {
+                    if unprocessed.contains(&w.message.dedupe_key)
+                        && seen.insert(w.message.dedupe_key.clone())
+                    {
+                        fresh.push(w);
+                    } else {
+                        out[w.index] = Some(Disposition::Done);
+                    }
+                }
+            }
+            Err(e) => {
+                for w in work {
+                    out[w.index] = Some(Disposition::Retry(e.to_string()));
+                }
             }
         }
 
@@ -132,12 +144,13 @@ impl Processor {
                 .push(w);
         }
         let mut events = Vec::new();
+        let mut processed: Vec<(String, String)> = Vec::new();
         for ((org, kind), items) in groups {
             let results = self.apply_group(&org, kind, &items, &mut events).await;
             for (w, result) in items.iter().zip(results) {
                 let disposition = match result {
                     Ok(outcome) => {
-                        let _ = self.mark_processed(&w.message, &outcome).await;
+                        processed.push((w.message.dedupe_key.clone(), outcome));
                         Disposition::Done
                     }
                     Err(Failure::Retry(reason)) => Disposition::Retry(reason),
@@ -147,6 +160,10 @@ impl Processor {
                 };
                 out[w.index] = Some(disposition);
             }
+        }
+        if let Err(e) = self.mark_processed(&processed).await {
+            // The rows are written; an unmarked receipt only means a redelivery is re-applied (a no-op).
+            tracing::warn!(error = %e, "webhook receipts not marked processed");
         }
         if !events.is_empty() {
             if let Err(e) = self.events.publish(events).await {
@@ -166,49 +183,80 @@ impl Processor {
             .collect()
     }
 
-    /// Records the receipt; false when this delivery was already applied.
-    async fn receive(&self, m: &InboxMessage, message_id: &str) -> Result<bool, StoreError> {
-        let action = match m.action {
-            Action::Created => "created",
-            Action::Edited => "edited",
-            Action::Upserted => "upserted",
-            Action::Deleted => "deleted",
-        };
-        let row = sqlx::query(
-            "INSERT INTO tds_webhook_receipts (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id
-             RETURNING processed_at",
-        )
-        .bind(&m.org_id)
-        .bind(m.kind.as_str())
-        .bind(&m.zoho_id)
-        .bind(action)
-        .bind(&m.dedupe_key)
-        .bind(m.last_modified_time)
-        .bind(message_id)
-        .bind(m.received_at)
-        .fetch_one(self.store.pool())
-        .await
-        .map_err(|source| StoreError::Database {
-            operation: "webhook receipt",
+    /// Records the receipts of a batch in one statement; returns the dedupe keys not yet applied.
+    async fn receive_all(
+        &self,
+        work: &[Work],
+        batch: &[Incoming],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let err = |source| StoreError::Database {
+            operation: "webhook receipts",
             source,
-        })?;
-        let processed: Option<DateTime<Utc>> =
-            row.try_get("processed_at")
-                .map_err(|source| StoreError::Database {
-                    operation: "webhook receipt",
-                    source,
-                })?;
-        Ok(processed.is_none())
+        };
+        let (mut orgs, mut kinds, mut ids, mut actions, mut keys) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut times = Vec::new();
+        let mut message_ids = Vec::new();
+        let mut received = Vec::new();
+        for w in work {
+            let m = &w.message;
+            orgs.push(&m.org_id);
+            kinds.push(m.kind.as_str());
+            ids.push(&m.zoho_id);
+            actions.push(match m.action {
+                Action::Created => "created",
+                Action::Edited => "edited",
+                Action::Upserted => "upserted",
+                Action::Deleted => "deleted",
+            });
+            keys.push(&m.dedupe_key);
+            times.push(m.last_modified_time);
+            message_ids.push(batch[w.index].message_id.as_str());
+            received.push(m.received_at);
+        }
+        let rows = sqlx::query(
+            "INSERT INTO tds_webhook_receipts (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at)
+             SELECT DISTINCT ON (dedupe_key) * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                                          $6::timestamptz[], $7::text[], $8::timestamptz[])
+                  AS t(org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at)
+             ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id
+             RETURNING dedupe_key, processed_at",
+        )
+        .bind(orgs)
+        .bind(kinds)
+        .bind(ids)
+        .bind(actions)
+        .bind(keys)
+        .bind(times)
+        .bind(message_ids)
+        .bind(received)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(err)?;
+        let mut unprocessed = std::collections::HashSet::new();
+        for r in rows {
+            let key: String = r.try_get("dedupe_key").map_err(err)?;
+            let at: Option<DateTime<Utc>> = r.try_get("processed_at").map_err(err)?;
+            if at.is_none() {
+                unprocessed.insert(key);
+            }
+        }
+        Ok(unprocessed)
     }
 
-    async fn mark_processed(&self, m: &InboxMessage, outcome: &str) -> Result<(), sqlx::Error> {
+    /// Marks applied receipts, with their outcome, in one statement.
+    async fn mark_processed(&self, done: &[(String, String)]) -> Result<(), sqlx::Error> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let (keys, outcomes): (Vec<&str>, Vec<&str>) =
+            done.iter().map(|(k, o)| (k.as_str(), o.as_str())).unzip();
         sqlx::query(
-            "UPDATE tds_webhook_receipts SET processed_at = clock_timestamp(), outcome = $2 WHERE dedupe_key = $1",
+            "UPDATE tds_webhook_receipts r SET processed_at = clock_timestamp(), outcome = u.outcome
+             FROM UNNEST($1::text[], $2::text[]) AS u(dedupe_key, outcome) WHERE r.dedupe_key = u.dedupe_key",
         )
-        .bind(&m.dedupe_key)
-        .bind(outcome)
+        .bind(keys)
+        .bind(outcomes)
         .execute(self.store.pool())
         .await
         .map(|_| ())
