@@ -1,0 +1,236 @@
+//! Benchmarks of the real-time path, in-process:
+//! * `ingest`: webhook-ingest's handler latency per request (p50 / p99 / max) with the local queue twin
+//!   and cached secrets, realistic signed item webhooks;
+//! * `processor`: entity-processor's throughput into PostgreSQL with batches of 100 complete invoice
+//!   messages (no re-fetch needed), receipts, version-gated writes and events included.
+//!
+//! Each prints the process's peak resident memory (VmHWM); run one phase per process to read it alone.
+//!
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p tds-tests --bench realtime -- ingest`
+//! (or `-- processor`). Options (env): `TDS_BENCH_REQUESTS` (20000), `TDS_BENCH_MESSAGES` (20000).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hmac::Mac;
+use lambda_http::Body;
+use serde_json::json;
+use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
+use tds_core::ports::{CachedSecrets, Queue};
+use tds_core::webhook::{Action, InboxMessage};
+use tds_core::EntityKind;
+use tds_local::{LocalQueue, MemorySecrets};
+use tds_store::Store;
+use tds_sync::{Incoming, Processor};
+use tds_tests::BenchDatabase;
+use tds_zoho::{
+    ClientSettings, Credentials, OrgConfig, SecretString, StaticCredentials, ZohoClient,
+};
+
+const ORG: &str = "60001234567";
+
+/// An event bus that only counts (a recording twin would hold every event in memory).
+#[derive(Default)]
+struct CountingBus {
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl tds_core::ports::EventBus for CountingBus {
+    fn publish(
+        &self,
+        events: Vec<tds_core::ports::DomainEvent>,
+    ) -> tds_core::ports::PortFuture<'_, ()> {
+        self.count
+            .fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn ingest_phase() {
+    let n = env_usize("TDS_BENCH_REQUESTS", 20_000);
+    let doc = json!({"organizations": [{"organization_id": ORG,
+        "webhook": {"header": "X-TDS-Webhook-Secret", "secret": "wh-secret-123", "signing_secret": "SignKey123456"}}]})
+    .to_string();
+    let queue = LocalQueue::new("inbox", Duration::from_secs(30));
+    let secrets = CachedSecrets::new(
+        Arc::new(MemorySecrets::new([("zoho".to_string(), doc)])),
+        Duration::from_secs(300),
+    );
+    let ingest = WebhookIngest::new(
+        queue.clone(),
+        Arc::new(SecretWebhookAuth::new(Arc::new(secrets), "zoho")),
+    );
+    let mut rng = tds_tests::Rng::new(7);
+    let bodies: Vec<String> = (0..256)
+        .map(|i| {
+            let mut record = tds_tests::sample_item(&mut rng, i, 1, tds_tests::base_time());
+            record.as_object_mut().unwrap().remove("locations");
+            json!({"item": record}).to_string()
+        })
+        .collect();
+    let signatures: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"SignKey123456").unwrap();
+            mac.update(b.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        })
+        .collect();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = i % bodies.len();
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(format!("https://api.example/webhooks/zoho/{ORG}/edited"))
+            .header("Content-Type", "application/json")
+            .header("X-TDS-Webhook-Secret", "wh-secret-123")
+            .header("X-Zoho-Webhook-Signature", &signatures[k])
+            .body(Body::Text(bodies[k].clone()))
+            .unwrap();
+        let t = Instant::now();
+        let resp = webhook_ingest::handle(&ingest, req).await;
+        times.push(t.elapsed());
+        assert_eq!(resp.status(), 202);
+        if i % 1000 == 999 {
+            // Drain the twin so its memory does not count as the handler's.
+            while let Ok(batch) = queue.receive(10).await {
+                if batch.is_empty() {
+                    break;
+                }
+                for m in batch {
+                    queue.delete(&m.receipt_handle).await.unwrap();
+                }
+            }
+        }
+    }
+    times.sort();
+    println!(
+        "ingest requests={n} avg_body_bytes={} p50={:?} p99={:?} max={:?} peak_rss={:.1} MB",
+        bodies.iter().map(String::len).sum::<usize>() / bodies.len(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times[times.len() - 1],
+        peak_rss_mb()
+    );
+}
+
+async fn processor_phase() {
+    let n = env_usize("TDS_BENCH_MESSAGES", 20_000);
+    let db = BenchDatabase::create(4).await;
+    let c = tds_zoho_sim::ClientCredentials::default();
+    // The client is never called: complete invoice payloads need no re-fetch.
+    let zoho = ZohoClient::new(
+        vec![OrgConfig::at(
+            ORG,
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        )],
+        Arc::new(StaticCredentials::single(
+            ORG,
+            Credentials {
+                client_id: c.client_id,
+                client_secret: SecretString::new(c.client_secret),
+                refresh_token: SecretString::new(c.refresh_token),
+            },
+        )),
+        db.pool.clone(),
+        ClientSettings::default(),
+    )
+    .unwrap();
+    let events = Arc::new(CountingBus::default());
+    let processor = Processor::new(
+        Store::from_pool(db.pool.clone()),
+        Arc::new(zoho),
+        events.clone(),
+        LocalQueue::new("dlq", Duration::from_secs(30)),
+    );
+    let make = |range: std::ops::Range<usize>| -> Vec<Incoming> {
+        range
+        .map(|i| {
+            let id = format!("4815000020{i:06}");
+            let lmt = tds_tests::zoho_time(tds_tests::base_time() + chrono::Duration::seconds(i as i64));
+            let payload = json!({
+                "invoice_id": id, "invoice_number": format!("INV-{i:06}"), "status": "sent", "date": "2026-01-05",
+                "due_date": "2026-01-20", "customer_id": "4815000000026049", "customer_name": "Bowman and Co",
+                "currency_code": "INR", "total": 1234.5, "balance": 1234.5, "reference_number": "",
+                "line_items": [{"line_item_id": format!("{id}1"), "item_id": "4815000000044208", "name": "Bags-small", "quantity": 3.0, "rate": 6.0, "item_total": 18.0},
+                               {"line_item_id": format!("{id}2"), "item_id": "4815000000044444", "name": "Umbrella", "quantity": 1.0, "rate": 12.0, "item_total": 12.0}],
+                "created_time": lmt, "last_modified_time": lmt
+            });
+            let m = InboxMessage {
+                org_id: ORG.into(),
+                kind: EntityKind::Invoice,
+                zoho_id: id.clone(),
+                last_modified_time: tds_core::fields::parse_zoho_timestamp(&lmt),
+                action: Action::Created,
+                payload,
+                received_at: Utc::now(),
+                dedupe_key: format!("{:064}", i),
+            };
+            Incoming { message_id: format!("m{i}"), body: serde_json::to_string(&m).unwrap() }
+        })
+        .collect()
+    };
+    // Batches are built as they are needed (as SQS hands them over) and only processing is timed.
+    let mut elapsed = Duration::ZERO;
+    for start in (0..n).step_by(100) {
+        let batch = make(start..(start + 100).min(n));
+        let t = Instant::now();
+        let out = processor.process(batch).await;
+        elapsed += t.elapsed();
+        assert!(out.iter().all(|(_, d)| *d == tds_sync::Disposition::Done));
+    }
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(written as usize, n);
+    println!(
+        "processor messages={n} batch=100 elapsed={elapsed:.2?} throughput={:.0} entities/s events={} peak_rss={:.1} MB",
+        n as f64 / elapsed.as_secs_f64(),
+        events.count.load(std::sync::atomic::Ordering::Relaxed),
+        peak_rss_mb()
+    );
+    db.drop_now().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let phase = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    match phase.as_str() {
+        "ingest" => ingest_phase().await,
+        "processor" => processor_phase().await,
+        _ => {
+            ingest_phase().await;
+            processor_phase().await;
+        }
+    }
+}
