@@ -98,6 +98,13 @@ async fn sqs_queue_receive_counts_dead_letters_and_redrive() {
         "moved, not delivered a third time"
     );
     assert_eq!(dlq.stats().await.unwrap().visible, 1);
+    let peeked = dlq.peek(10).await.unwrap();
+    assert_eq!(peeked.len(), 1, "the DLQ peek shows the dead letter");
+    assert_eq!(
+        dlq.stats().await.unwrap().visible,
+        1,
+        "and leaves it visible"
+    );
 
     let redrive = SqsRedrive {
         source: inbox.clone(),

@@ -78,6 +78,9 @@ impl Queue for FailingQueue {
     fn receive(&self, _max: usize) -> PortFuture<'_, Vec<ReceivedMessage>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+    fn peek(&self, _max: usize) -> PortFuture<'_, Vec<ReceivedMessage>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     fn delete<'a>(&'a self, _r: &'a str) -> PortFuture<'a, ()> {
         Box::pin(async { Ok(()) })
     }

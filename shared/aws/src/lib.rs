@@ -87,6 +87,49 @@ impl SqsQueue {
         &self.url
     }
 
+    async fn receive_with(
+        &self,
+        max: usize,
+        visibility: Option<i32>,
+    ) -> Result<Vec<ReceivedMessage>, PortError> {
+        let max = i32::try_from(max.clamp(1, 10)).unwrap_or(10);
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max)
+            .set_visibility_timeout(visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .send()
+            .await
+            .map_err(|e| port_error(SQS, "ReceiveMessage", e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| {
+                let attr = |name: MessageSystemAttributeName| {
+                    m.attributes().and_then(|a| a.get(&name)).cloned()
+                };
+                let sent_ms = attr(MessageSystemAttributeName::SentTimestamp)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                ReceivedMessage {
+                    message_id: m.message_id().unwrap_or_default().to_string(),
+                    receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
+                    body: m.body().unwrap_or_default().to_string(),
+                    receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1),
+                    sent_at: Utc
+                        .timestamp_millis_opt(sent_ms)
+                        .single()
+                        .unwrap_or_else(Utc::now),
+                }
+            })
+            .collect())
+    }
+
     /// The queue ARN.
     pub async fn arn(&self) -> Result<String, PortError> {
         let out = self
@@ -189,43 +232,11 @@ impl Queue for SqsQueue {
     }
 
     fn receive(&self, max: usize) -> PortFuture<'_, Vec<ReceivedMessage>> {
-        Box::pin(async move {
-            let max = i32::try_from(max.clamp(1, 10)).unwrap_or(10);
-            let out = self
-                .client
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(max)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-                .send()
-                .await
-                .map_err(|e| port_error(SQS, "ReceiveMessage", e))?;
-            Ok(out
-                .messages()
-                .iter()
-                .map(|m| {
-                    let attr = |name: MessageSystemAttributeName| {
-                        m.attributes().and_then(|a| a.get(&name)).cloned()
-                    };
-                    let sent_ms = attr(MessageSystemAttributeName::SentTimestamp)
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .unwrap_or(0);
-                    ReceivedMessage {
-                        message_id: m.message_id().unwrap_or_default().to_string(),
-                        receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
-                        body: m.body().unwrap_or_default().to_string(),
-                        receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(1),
-                        sent_at: Utc
-                            .timestamp_millis_opt(sent_ms)
-                            .single()
-                            .unwrap_or_else(Utc::now),
-                    }
-                })
-                .collect())
-        })
+        Box::pin(self.receive_with(max, None))
+    }
+
+    fn peek(&self, max: usize) -> PortFuture<'_, Vec<ReceivedMessage>> {
+        Box::pin(self.receive_with(max, Some(0)))
     }
 
     fn delete<'a>(&'a self, receipt_handle: &'a str) -> PortFuture<'a, ()> {

@@ -88,6 +88,9 @@ pub trait Queue: Send + Sync {
     fn receive(&self, max: usize) -> PortFuture<'_, Vec<ReceivedMessage>>;
     /// Deletes a received message.
     fn delete<'a>(&'a self, receipt_handle: &'a str) -> PortFuture<'a, ()>;
+    /// Looks at up to `max` (≤ 10) visible messages without taking them (the DLQ peek of the admin
+    /// tools). On SQS a peek is a receive with a zero visibility timeout, so it counts as a receive.
+    fn peek(&self, max: usize) -> PortFuture<'_, Vec<ReceivedMessage>>;
     /// Makes a received message visible again after `delay`.
     fn release<'a>(&'a self, receipt_handle: &'a str, delay: Duration) -> PortFuture<'a, ()>;
     /// Depth and age.

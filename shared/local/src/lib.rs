@@ -202,6 +202,26 @@ impl Queue for LocalQueue {
         })
     }
 
+    fn peek(&self, max: usize) -> PortFuture<'_, Vec<ReceivedMessage>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            Ok(self
+                .lock()
+                .messages
+                .iter()
+                .filter(|m| m.visible_at <= now)
+                .take(max.clamp(1, 10))
+                .map(|m| ReceivedMessage {
+                    message_id: m.id.clone(),
+                    receipt_handle: String::new(),
+                    body: m.body.clone(),
+                    receive_count: m.receive_count,
+                    sent_at: m.sent_at,
+                })
+                .collect())
+        })
+    }
+
     fn delete<'a>(&'a self, receipt_handle: &'a str) -> PortFuture<'a, ()> {
         Box::pin(async move {
             self.with_receipt(receipt_handle, |inner, i| {

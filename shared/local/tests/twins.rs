@@ -72,6 +72,9 @@ async fn messages_move_to_the_dead_letter_queue_after_max_receives_and_redrive_b
     // The 4th receive moves it instead of delivering it.
     assert!(q.receive(10).await.unwrap().is_empty());
     assert_eq!(dlq.peek_all(), vec![(json!({"job": 1}).to_string(), 3)]);
+    let peeked = dlq.peek(10).await.unwrap();
+    assert_eq!(peeked.len(), 1);
+    assert_eq!(dlq.peek(10).await.unwrap().len(), 1, "a peek takes nothing");
 
     let redrive = LocalRedrive {
         source: q.clone(),
