@@ -727,3 +727,131 @@ async fn connection_failures_are_retriable_and_do_not_leak_the_password(pool: Pg
     assert!(!format!("{err:?}").contains("hunter2secret"));
     assert!(!format!("{store:?}").contains("hunter2secret"));
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn sync_runs_are_recorded_and_cursors_only_move_forward(pool: PgPool) {
+    use tds_store::{Cursor, RunCounts, RunStatus};
+    let store = Store::from_pool(pool);
+    let run = store
+        .start_run(
+            "org",
+            "item",
+            "incremental",
+            "schedule",
+            json!({"page_size": 200}),
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store
+            .add_to_run(
+                run,
+                RunCounts {
+                    pages: 1,
+                    fetched: 200,
+                    changed: 7,
+                    unchanged: 193,
+                    failed: 0,
+                    api_calls: 3,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let r = store.run(run).await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Running);
+    assert_eq!(
+        (
+            r.counts.pages,
+            r.counts.fetched,
+            r.counts.changed,
+            r.counts.api_calls
+        ),
+        (2, 400, 14, 6)
+    );
+    store.finish_run(run, None).await.unwrap();
+    let r = store.run(run).await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Completed);
+    assert!(r.finished_at.is_some() && r.duration_ms.is_some());
+    // A finished run is final.
+    store.finish_run(run, Some("late error")).await.unwrap();
+    store
+        .add_to_run(
+            run,
+            RunCounts {
+                fetched: 1,
+                ..RunCounts::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (r.status, r.error, r.counts.fetched),
+        (RunStatus::Completed, None, 400)
+    );
+    let failed = store
+        .start_run("org", "invoice", "full", "manual", json!({}))
+        .await
+        .unwrap();
+    store
+        .finish_run(failed, Some("Zoho daily quota exhausted"))
+        .await
+        .unwrap();
+    let r = store.run(failed).await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Failed);
+    assert_eq!(r.error.as_deref(), Some("Zoho daily quota exhausted"));
+
+    assert_eq!(store.cursor("org", EntityKind::Item).await.unwrap(), None);
+    let t = base_time();
+    let c1 = Cursor {
+        time: t,
+        id: "100".into(),
+    };
+    assert_eq!(
+        store
+            .advance_cursor("org", EntityKind::Item, &c1, Some(run))
+            .await
+            .unwrap(),
+        c1
+    );
+    // Same second, later id: forward. Earlier time or same position: ignored.
+    let c2 = Cursor {
+        time: t,
+        id: "200".into(),
+    };
+    assert_eq!(
+        store
+            .advance_cursor("org", EntityKind::Item, &c2, None)
+            .await
+            .unwrap(),
+        c2
+    );
+    let back = Cursor {
+        time: t - Duration::seconds(5),
+        id: "999".into(),
+    };
+    assert_eq!(
+        store
+            .advance_cursor("org", EntityKind::Item, &back, None)
+            .await
+            .unwrap(),
+        c2
+    );
+    assert_eq!(
+        store
+            .advance_cursor("org", EntityKind::Item, &c1, None)
+            .await
+            .unwrap(),
+        c2
+    );
+    assert_eq!(
+        store.cursor("org", EntityKind::Item).await.unwrap(),
+        Some(c2)
+    );
+    assert_eq!(
+        store.cursor("org", EntityKind::Invoice).await.unwrap(),
+        None,
+        "per (org, entity)"
+    );
+}

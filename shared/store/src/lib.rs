@@ -2,13 +2,14 @@
 //!
 //! Owns the connection pool (sized and timed for Lambda), the embedded migrations (`migrations/` at the
 //! repository root), the version-gated batch upsert and tombstones for every entity kind ([`upsert`]), and
-//! the reads later stages need ([`read`]). It knows the schema; it does not know Zoho's wire format (that
+//! the reads later stages need ([`read`]), and sync-run and cursor bookkeeping ([`runs`]). It knows the schema; it does not know Zoho's wire format (that
 //! is `tds-core`) nor anything about AWS.
 
 mod columns;
 mod config;
 mod error;
 pub mod read;
+pub mod runs;
 pub mod upsert;
 
 use sqlx::migrate::Migrator;
@@ -18,6 +19,7 @@ use sqlx::PgPool;
 pub use config::{ConfigError, StoreConfig};
 pub use error::StoreError;
 pub use read::{EntityCounts, RowVersion, StoredRow};
+pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
 pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 
 /// The migrations in `migrations/`, embedded at build time.

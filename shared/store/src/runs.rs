@@ -1,0 +1,256 @@
+//! Sync runs and incremental-sync cursors: the bookkeeping scheduled syncs and the stock poller keep.
+//! A run is started, accumulates counts as its pages commit, and finishes completed or failed with its
+//! error. A cursor only ever moves forward: it is advanced after the rows it covers are committed, to
+//! the `(last_modified_time, id)` of the last of them, so records edited in the same second are not
+//! skipped.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use tds_core::EntityKind;
+
+use crate::{Store, StoreError};
+
+/// How a run ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Still going.
+    Running,
+    /// Finished without error.
+    Completed,
+    /// Stopped by an error.
+    Failed,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> RunStatus {
+        match s {
+            "completed" => RunStatus::Completed,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// Counts a page (or any step) of a run adds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Pages committed.
+    pub pages: i32,
+    /// Records fetched from Zoho.
+    pub fetched: i64,
+    /// Rows that changed.
+    pub changed: i64,
+    /// Rows already up to date.
+    pub unchanged: i64,
+    /// Records that failed.
+    pub failed: i64,
+    /// Zoho API calls made.
+    pub api_calls: i64,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncRun {
+    /// Run id.
+    pub id: i64,
+    /// Organisation.
+    pub org_id: String,
+    /// Entity kind (or `all`).
+    pub entity: String,
+    /// `full`, `incremental`, a stock-poller mode, ...
+    pub mode: String,
+    /// Status.
+    pub status: RunStatus,
+    /// Accumulated counts.
+    pub counts: RunCounts,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Duration in milliseconds, once finished.
+    pub duration_ms: Option<i64>,
+    /// The error a failed run stopped on.
+    pub error: Option<String>,
+}
+
+/// An incremental-sync position.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    /// The newest committed `last_modified_time`.
+    pub time: DateTime<Utc>,
+    /// The id that broke the tie at that time.
+    pub id: String,
+}
+
+impl Store {
+    /// Records the start of a run; returns its id.
+    pub async fn start_run(
+        &self,
+        org_id: &str,
+        entity: &str,
+        mode: &str,
+        trigger: &str,
+        params: serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO tds_sync_runs (org_id, entity, mode, trigger, params) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(entity)
+        .bind(mode)
+        .bind(trigger)
+        .bind(params)
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::db("start sync run"))
+    }
+
+    /// Adds `counts` to a running run.
+    pub async fn add_to_run(&self, run_id: i64, counts: RunCounts) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tds_sync_runs SET pages_done = pages_done + $2, fetched = fetched + $3, changed = changed + $4,
+                 unchanged = unchanged + $5, failed = failed + $6, api_calls = api_calls + $7
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(run_id)
+        .bind(counts.pages)
+        .bind(counts.fetched)
+        .bind(counts.changed)
+        .bind(counts.unchanged)
+        .bind(counts.failed)
+        .bind(counts.api_calls)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("update sync run"))?;
+        Ok(())
+    }
+
+    /// Finishes a run as completed (`error` None) or failed; a finished run is not changed again.
+    pub async fn finish_run(&self, run_id: i64, error: Option<&str>) -> Result<(), StoreError> {
+        let status = if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Completed
+        };
+        sqlx::query(
+            "UPDATE tds_sync_runs SET status = $2, error = $3, finished_at = clock_timestamp(),
+                 duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(run_id)
+        .bind(status.as_str())
+        .bind(error)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("finish sync run"))?;
+        Ok(())
+    }
+
+    /// One run.
+    pub async fn run(&self, run_id: i64) -> Result<Option<SyncRun>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, org_id, entity, mode, status, pages_done, fetched, changed, unchanged, failed, api_calls,
+                    started_at, finished_at, duration_ms, error FROM tds_sync_runs WHERE id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read sync run"))?;
+        let Some(r) = row else { return Ok(None) };
+        let read = |e| StoreError::db("read sync run")(e);
+        let status: String = r.try_get("status").map_err(read)?;
+        Ok(Some(SyncRun {
+            id: r.try_get("id").map_err(read)?,
+            org_id: r.try_get("org_id").map_err(read)?,
+            entity: r.try_get("entity").map_err(read)?,
+            mode: r.try_get("mode").map_err(read)?,
+            status: RunStatus::parse(&status),
+            counts: RunCounts {
+                pages: r.try_get("pages_done").map_err(read)?,
+                fetched: r.try_get("fetched").map_err(read)?,
+                changed: r.try_get("changed").map_err(read)?,
+                unchanged: r.try_get("unchanged").map_err(read)?,
+                failed: r.try_get("failed").map_err(read)?,
+                api_calls: r.try_get("api_calls").map_err(read)?,
+            },
+            started_at: r.try_get("started_at").map_err(read)?,
+            finished_at: r.try_get("finished_at").map_err(read)?,
+            duration_ms: r.try_get("duration_ms").map_err(read)?,
+            error: r.try_get("error").map_err(read)?,
+        }))
+    }
+
+    /// The incremental-sync cursor of `(org, kind)`, if one was ever committed.
+    pub async fn cursor(
+        &self,
+        org_id: &str,
+        kind: EntityKind,
+    ) -> Result<Option<Cursor>, StoreError> {
+        let row = sqlx::query(
+            "SELECT cursor_time, cursor_id FROM tds_sync_cursors WHERE org_id = $1 AND entity = $2",
+        )
+        .bind(org_id)
+        .bind(kind.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read cursor"))?;
+        row.map(|r| {
+            Ok(Cursor {
+                time: r.try_get("cursor_time")?,
+                id: r.try_get("cursor_id")?,
+            })
+        })
+        .transpose()
+        .map_err(StoreError::db("read cursor"))
+    }
+
+    /// Moves the cursor forward to `to` (never backward); returns the cursor in force afterwards.
+    pub async fn advance_cursor(
+        &self,
+        org_id: &str,
+        kind: EntityKind,
+        to: &Cursor,
+        run_id: Option<i64>,
+    ) -> Result<Cursor, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO tds_sync_cursors AS c (org_id, entity, cursor_time, cursor_id, run_id) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (org_id, entity) DO UPDATE SET cursor_time = EXCLUDED.cursor_time, cursor_id = EXCLUDED.cursor_id,
+                 run_id = EXCLUDED.run_id, updated_at = now()
+             WHERE (EXCLUDED.cursor_time, EXCLUDED.cursor_id) > (c.cursor_time, c.cursor_id)
+             RETURNING cursor_time, cursor_id",
+        )
+        .bind(org_id)
+        .bind(kind.as_str())
+        .bind(to.time)
+        .bind(&to.id)
+        .bind(run_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("advance cursor"))?;
+        match r {
+            Some(r) => Ok(Cursor {
+                time: r
+                    .try_get("cursor_time")
+                    .map_err(StoreError::db("advance cursor"))?,
+                id: r
+                    .try_get("cursor_id")
+                    .map_err(StoreError::db("advance cursor"))?,
+            }),
+            None => self
+                .cursor(org_id, kind)
+                .await?
+                .ok_or_else(|| StoreError::Layout {
+                    table: "tds_sync_cursors",
+                    problem: "cursor vanished while advancing".into(),
+                }),
+        }
+    }
+}
