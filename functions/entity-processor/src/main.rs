@@ -64,11 +64,13 @@ async fn main() -> Result<(), Error> {
         .map_err(|e: String| format!("TDS_ZOHO_DC: {e}"))?;
     let config = tds_aws::load_config().await;
     let secrets = SecretsManagerStore::new(&config);
-    let mut store_config = StoreConfig::new(database_url(&secrets).await?);
-    if let Ok(c) = StoreConfig::from_env() {
-        store_config.max_connections = c.max_connections;
-        store_config.statement_timeout = c.statement_timeout;
-    }
+    // Pool settings (TDS_DB_*) come from the environment whichever way the URL was found; a bad value
+    // fails the start, naming the variable.
+    let url = database_url(&secrets).await?;
+    let store_config = StoreConfig::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        other => std::env::var(other).ok(),
+    })?;
     let store = Store::connect_lazy(&store_config)?;
     let credentials = StaticCredentials::from_json(&secrets.secret(&zoho_secret).await?, dc)?;
     let orgs = credentials.organizations().to_vec();

@@ -41,12 +41,18 @@ struct Document {
     organizations: Vec<OrgEntry>,
 }
 
+/// Webhook settings per organisation id, as parsed from the credentials document.
+type OrgAuths = Vec<(String, WebhookAuth)>;
+
 /// Webhook authentication read from the credentials document in a secret store:
 /// `{"organizations": [{"organization_id": "...", "webhook": {"header": "X-TDS-Webhook-Secret"
 /// | "query": "token", "secret": "...", "signing_secret": "..."}}]}` (other fields are ignored).
 pub struct SecretWebhookAuth {
     secrets: Arc<dyn SecretStore>,
     secret_name: String,
+    /// The last document text and its parsed settings, so a warm Lambda parses it once per rotation,
+    /// not once per request.
+    parsed: std::sync::Mutex<Option<(String, Arc<OrgAuths>)>>,
 }
 
 impl SecretWebhookAuth {
@@ -55,7 +61,39 @@ impl SecretWebhookAuth {
         SecretWebhookAuth {
             secrets,
             secret_name: secret_name.into(),
+            parsed: std::sync::Mutex::new(None),
         }
+    }
+
+    fn parse(&self, text: &str) -> Result<OrgAuths, PortError> {
+        let doc: Document = serde_json::from_str(text).map_err(|e| PortError::Rejected {
+            port: "secret store",
+            message: format!(
+                "secret {} is not a valid credentials document (line {}, column {})",
+                self.secret_name,
+                e.line(),
+                e.column()
+            ),
+        })?;
+        Ok(doc
+            .organizations
+            .into_iter()
+            .filter_map(|o| {
+                let entry = o.webhook?;
+                let static_secret = match (entry.header, entry.query, entry.secret) {
+                    (Some(h), _, Some(s)) => Some((SecretPlace::Header(h.to_ascii_lowercase()), s)),
+                    (None, Some(q), Some(s)) => Some((SecretPlace::Query(q), s)),
+                    _ => None,
+                };
+                Some((
+                    o.organization_id,
+                    WebhookAuth {
+                        static_secret,
+                        signing_secret: entry.signing_secret,
+                    },
+                ))
+            })
+            .collect())
     }
 }
 
@@ -63,34 +101,30 @@ impl WebhookAuthSource for SecretWebhookAuth {
     fn auth<'a>(&'a self, org_id: &'a str) -> PortFuture<'a, WebhookAuth> {
         Box::pin(async move {
             let text = self.secrets.secret(&self.secret_name).await?;
-            let doc: Document = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
-                port: "secret store",
-                message: format!(
-                    "secret {} is not a valid credentials document (line {}, column {})",
-                    self.secret_name,
-                    e.line(),
-                    e.column()
-                ),
-            })?;
-            let not_found = || PortError::NotFound {
-                port: "secret store",
-                what: format!("webhook settings for organisation {org_id}"),
+            let cached = {
+                let guard = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+                guard
+                    .as_ref()
+                    .filter(|(t, _)| *t == text)
+                    .map(|(_, p)| p.clone())
             };
-            let entry = doc
-                .organizations
-                .into_iter()
-                .find(|o| o.organization_id == org_id)
-                .and_then(|o| o.webhook)
-                .ok_or_else(not_found)?;
-            let static_secret = match (entry.header, entry.query, entry.secret) {
-                (Some(h), _, Some(s)) => Some((SecretPlace::Header(h.to_ascii_lowercase()), s)),
-                (None, Some(q), Some(s)) => Some((SecretPlace::Query(q), s)),
-                _ => None,
+            let settings = match cached {
+                Some(p) => p,
+                None => {
+                    let p = Arc::new(self.parse(&text)?);
+                    *self.parsed.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((text, p.clone()));
+                    p
+                }
             };
-            Ok(WebhookAuth {
-                static_secret,
-                signing_secret: entry.signing_secret,
-            })
+            settings
+                .iter()
+                .find(|(org, _)| org == org_id)
+                .map(|(_, auth)| auth.clone())
+                .ok_or_else(|| PortError::NotFound {
+                    port: "secret store",
+                    what: format!("webhook settings for organisation {org_id}"),
+                })
         })
     }
 }

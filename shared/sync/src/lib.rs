@@ -55,6 +55,7 @@ struct Work {
     message: InboxMessage,
 }
 
+#[derive(Clone)]
 enum Failure {
     Retry(String),
     Permanent(String),
@@ -328,7 +329,7 @@ impl Processor {
                     Err(e) => {
                         let f = Failure::from(e);
                         for &i in &upserts {
-                            results[i] = Some(Err(clone_failure(&f)));
+                            results[i] = Some(Err(f.clone()));
                         }
                     }
                 }
@@ -393,7 +394,7 @@ impl Processor {
                 Err(e) => {
                     let f = Failure::from(e);
                     for (i, _) in &rows {
-                        results[*i] = Some(Err(clone_failure(&f)));
+                        results[*i] = Some(Err(f.clone()));
                     }
                 }
             }
@@ -410,7 +411,7 @@ impl Processor {
                 Err(e) => {
                     let f = Failure::from(e);
                     for (i, _) in &deletions {
-                        results[*i] = Some(Err(clone_failure(&f)));
+                        results[*i] = Some(Err(f.clone()));
                     }
                 }
             }
@@ -419,13 +420,6 @@ impl Processor {
             .into_iter()
             .map(|r| r.unwrap_or(Err(Failure::Retry("not applied".into()))))
             .collect()
-    }
-}
-
-fn clone_failure(f: &Failure) -> Failure {
-    match f {
-        Failure::Retry(s) => Failure::Retry(s.clone()),
-        Failure::Permanent(s) => Failure::Permanent(s.clone()),
     }
 }
 
