@@ -8,6 +8,7 @@
 mod columns;
 mod config;
 mod error;
+pub mod jobs;
 pub mod read;
 pub mod runs;
 pub mod upsert;
@@ -18,7 +19,8 @@ use sqlx::PgPool;
 
 pub use config::{ConfigError, StoreConfig};
 pub use error::StoreError;
-pub use read::{EntityCounts, RowVersion, StoredRow};
+pub use jobs::{JobState, NewJob};
+pub use read::{EntityCounts, ImageWork, RowVersion, StoredRow};
 pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
 pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 

@@ -180,3 +180,127 @@ impl Store {
             .map_err(StoreError::db("read versions"))
     }
 }
+
+/// An item whose image TDS has not stored yet (or stored under another image id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageWork {
+    /// The item.
+    pub item_id: String,
+    /// Zoho's current image id of the item.
+    pub image_id: String,
+    /// `image_name`, when the item record has one.
+    pub image_name: Option<String>,
+}
+
+impl Store {
+    /// The stored versions of some rows of a kind, by id (ids not stored are absent).
+    pub async fn versions_of(
+        &self,
+        kind: EntityKind,
+        org_id: &str,
+        zoho_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, RowVersion>, StoreError> {
+        let sql = format!(
+            "SELECT zoho_id, last_modified_time, deleted_at FROM {} WHERE org_id = $1 AND zoho_id = ANY($2)",
+            kind.table()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org_id)
+            .bind(zoho_ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("read versions"))?;
+        rows.iter()
+            .map(|r| {
+                let v = RowVersion {
+                    zoho_id: r.try_get("zoho_id")?,
+                    last_modified_time: r.try_get("last_modified_time")?,
+                    deleted_at: r.try_get("deleted_at")?,
+                };
+                Ok((v.zoho_id.clone(), v))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::db("read versions"))
+    }
+
+    /// Live items whose image id differs from the stored image's (or that have no stored image), in
+    /// item id order: the images an image sync downloads.
+    pub async fn images_to_fetch(&self, org_id: &str) -> Result<Vec<ImageWork>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.zoho_id, i.image_id, i.record->>'image_name' AS image_name
+             FROM items i LEFT JOIN item_images m ON m.org_id = i.org_id AND m.zoho_id = i.zoho_id
+             WHERE i.org_id = $1 AND i.deleted_at IS NULL AND coalesce(i.image_id, '') <> ''
+               AND (m.zoho_id IS NULL OR m.deleted_at IS NOT NULL OR m.image_id IS DISTINCT FROM i.image_id)
+             ORDER BY i.zoho_id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read images to fetch"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(ImageWork {
+                    item_id: r.try_get("zoho_id")?,
+                    image_id: r.try_get("image_id")?,
+                    image_name: r
+                        .try_get::<Option<String>, _>("image_name")?
+                        .filter(|n| !n.is_empty()),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::db("read images to fetch"))
+    }
+
+    /// Stored images whose item is gone or no longer has an image (to tombstone).
+    pub async fn images_to_remove(&self, org_id: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT m.zoho_id FROM item_images m LEFT JOIN items i ON i.org_id = m.org_id AND i.zoho_id = m.zoho_id
+             WHERE m.org_id = $1 AND m.deleted_at IS NULL
+               AND (i.zoho_id IS NULL OR i.deleted_at IS NOT NULL OR coalesce(i.image_id, '') = '')
+             ORDER BY m.zoho_id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read images to remove"))
+    }
+
+    /// Stored stock on hand per `(item_id, location_id)` row id, for some items (all when `item_ids`
+    /// is `None`).
+    pub async fn stock_on_hand(
+        &self,
+        org_id: &str,
+        item_ids: Option<&[String]>,
+    ) -> Result<std::collections::HashMap<String, Option<rust_decimal::Decimal>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT zoho_id, stock_on_hand FROM item_stock
+             WHERE org_id = $1 AND deleted_at IS NULL AND ($2::text[] IS NULL OR item_id = ANY($2))",
+        )
+        .bind(org_id)
+        .bind(item_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read stock"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("zoho_id")?, r.try_get("stock_on_hand")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::db("read stock"))
+    }
+
+    /// Items with stock below `threshold` at some location (live rows), in id order.
+    pub async fn low_stock_items(
+        &self,
+        org_id: &str,
+        threshold: rust_decimal::Decimal,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT item_id FROM item_stock
+             WHERE org_id = $1 AND deleted_at IS NULL AND stock_on_hand < $2 ORDER BY item_id",
+        )
+        .bind(org_id)
+        .bind(threshold)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read low stock"))
+    }
+}

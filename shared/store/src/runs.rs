@@ -22,7 +22,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    /// The status as stored (`running`, `completed`, `failed`).
+    pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
@@ -79,6 +80,12 @@ pub struct SyncRun {
     pub duration_ms: Option<i64>,
     /// The error a failed run stopped on.
     pub error: Option<String>,
+    /// What started it (`schedule`, `manual`, `heal`, ...).
+    pub trigger: String,
+    /// The cursor an incremental run lists from.
+    pub since: Option<Cursor>,
+    /// When a job of the run last committed.
+    pub last_activity_at: DateTime<Utc>,
 }
 
 /// An incremental-sync position.
@@ -100,14 +107,32 @@ impl Store {
         trigger: &str,
         params: serde_json::Value,
     ) -> Result<i64, StoreError> {
+        self.start_run_from(org_id, entity, mode, trigger, params, None)
+            .await
+    }
+
+    /// Records the start of a run that covers what changed after `since` (an incremental run's
+    /// starting cursor, kept with the run so every job of it lists the same window).
+    pub async fn start_run_from(
+        &self,
+        org_id: &str,
+        entity: &str,
+        mode: &str,
+        trigger: &str,
+        params: serde_json::Value,
+        since: Option<&Cursor>,
+    ) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "INSERT INTO tds_sync_runs (org_id, entity, mode, trigger, params) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO tds_sync_runs (org_id, entity, mode, trigger, params, since_time, since_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(org_id)
         .bind(entity)
         .bind(mode)
         .bind(trigger)
         .bind(params)
+        .bind(since.map(|c| c.time))
+        .bind(since.map(|c| c.id.as_str()))
         .fetch_one(self.pool())
         .await
         .map_err(StoreError::db("start sync run"))
@@ -134,13 +159,14 @@ impl Store {
     }
 
     /// Finishes a run as completed (`error` None) or failed; a finished run is not changed again.
-    pub async fn finish_run(&self, run_id: i64, error: Option<&str>) -> Result<(), StoreError> {
+    /// Returns whether this call finished it (false: it was already finished).
+    pub async fn finish_run(&self, run_id: i64, error: Option<&str>) -> Result<bool, StoreError> {
         let status = if error.is_some() {
             RunStatus::Failed
         } else {
             RunStatus::Completed
         };
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE tds_sync_runs SET status = $2, error = $3, finished_at = clock_timestamp(),
                  duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint
              WHERE id = $1 AND status = 'running'",
@@ -151,41 +177,55 @@ impl Store {
         .execute(self.pool())
         .await
         .map_err(StoreError::db("finish sync run"))?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// One run.
     pub async fn run(&self, run_id: i64) -> Result<Option<SyncRun>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, org_id, entity, mode, status, pages_done, fetched, changed, unchanged, failed, api_calls,
-                    started_at, finished_at, duration_ms, error FROM tds_sync_runs WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM tds_sync_runs WHERE id = $1"
+        ))
         .bind(run_id)
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("read sync run"))?;
-        let Some(r) = row else { return Ok(None) };
-        let read = |e| StoreError::db("read sync run")(e);
-        let status: String = r.try_get("status").map_err(read)?;
-        Ok(Some(SyncRun {
-            id: r.try_get("id").map_err(read)?,
-            org_id: r.try_get("org_id").map_err(read)?,
-            entity: r.try_get("entity").map_err(read)?,
-            mode: r.try_get("mode").map_err(read)?,
-            status: RunStatus::parse(&status),
-            counts: RunCounts {
-                pages: r.try_get("pages_done").map_err(read)?,
-                fetched: r.try_get("fetched").map_err(read)?,
-                changed: r.try_get("changed").map_err(read)?,
-                unchanged: r.try_get("unchanged").map_err(read)?,
-                failed: r.try_get("failed").map_err(read)?,
-                api_calls: r.try_get("api_calls").map_err(read)?,
-            },
-            started_at: r.try_get("started_at").map_err(read)?,
-            finished_at: r.try_get("finished_at").map_err(read)?,
-            duration_ms: r.try_get("duration_ms").map_err(read)?,
-            error: r.try_get("error").map_err(read)?,
-        }))
+        row.map(|r| run_from_row(&r)).transpose()
+    }
+
+    /// Runs of `(org, entity)` still marked running, oldest first.
+    pub async fn running_runs(
+        &self,
+        org_id: &str,
+        entity: &str,
+    ) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM tds_sync_runs WHERE org_id = $1 AND entity = $2 AND status = 'running'
+             ORDER BY id"
+        ))
+        .bind(org_id)
+        .bind(entity)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read running sync runs"))?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// The most recent runs, newest first (of one organisation when `org_id` is given).
+    pub async fn recent_runs(
+        &self,
+        org_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM tds_sync_runs WHERE $1::text IS NULL OR org_id = $1
+             ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read sync runs"))?;
+        rows.iter().map(run_from_row).collect()
     }
 
     /// The incremental-sync cursor of `(org, kind)`, if one was ever committed.
@@ -253,4 +293,43 @@ impl Store {
                 }),
         }
     }
+}
+
+const RUN_COLUMNS: &str =
+    "id, org_id, entity, mode, trigger, status, pages_done, fetched, changed, unchanged, failed,
+    api_calls, started_at, finished_at, duration_ms, error, since_time, since_id, last_activity_at";
+
+fn run_from_row(r: &sqlx::postgres::PgRow) -> Result<SyncRun, StoreError> {
+    let read = |e| StoreError::db("read sync run")(e);
+    let since_time: Option<DateTime<Utc>> = r.try_get("since_time").map_err(read)?;
+    let since_id: Option<String> = r.try_get("since_id").map_err(read)?;
+    let status: String = r.try_get("status").map_err(read)?;
+    Ok(SyncRun {
+        id: r.try_get("id").map_err(read)?,
+        org_id: r.try_get("org_id").map_err(read)?,
+        entity: r.try_get("entity").map_err(read)?,
+        mode: r.try_get("mode").map_err(read)?,
+        status: RunStatus::parse(&status),
+        counts: RunCounts {
+            pages: r.try_get("pages_done").map_err(read)?,
+            fetched: r.try_get("fetched").map_err(read)?,
+            changed: r.try_get("changed").map_err(read)?,
+            unchanged: r.try_get("unchanged").map_err(read)?,
+            failed: r.try_get("failed").map_err(read)?,
+            api_calls: r.try_get("api_calls").map_err(read)?,
+        },
+        started_at: r.try_get("started_at").map_err(read)?,
+        finished_at: r.try_get("finished_at").map_err(read)?,
+        duration_ms: r.try_get("duration_ms").map_err(read)?,
+        error: r.try_get("error").map_err(read)?,
+        trigger: r.try_get("trigger").map_err(read)?,
+        since: match (since_time, since_id) {
+            (Some(time), id) => Some(Cursor {
+                time,
+                id: id.unwrap_or_default(),
+            }),
+            _ => None,
+        },
+        last_activity_at: r.try_get("last_activity_at").map_err(read)?,
+    })
 }

@@ -8,13 +8,16 @@
 //! changed, and sort each message into done, retry later, or dead-lettered with its reason. It knows
 //! ports, the store and the Zoho client; it knows nothing about Lambda or SQS.
 
+pub mod jobs;
+pub mod stock;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::Row;
-use tds_core::ports::{DomainEvent, EventBus, Queue};
+use tds_core::ports::{BlobStore, DomainEvent, EventBus, Queue};
 use tds_core::webhook::{Action, InboxMessage};
 use tds_core::{parse_entity, AnyEntity, Document, Entity, EntityKind, VersionedRow};
 use tds_store::upsert::Tombstone;
@@ -41,12 +44,17 @@ pub enum Disposition {
     DeadLettered(String),
 }
 
+pub use jobs::{StartSync, SyncJob, SyncMode, SyncSettings};
+
 /// The processor's dependencies.
 pub struct Processor {
     store: Store,
     zoho: Arc<ZohoClient>,
     events: Arc<dyn EventBus>,
     dead_letters: Arc<dyn Queue>,
+    inbox: Option<Arc<dyn Queue>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    settings: SyncSettings,
 }
 
 /// A message on its way through the batch.
@@ -55,10 +63,22 @@ struct Work {
     message: InboxMessage,
 }
 
-#[derive(Clone)]
-enum Failure {
+/// Why something could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth retrying later (Zoho or the database unavailable, rate limited, ...).
     Retry(String),
+    /// Will never succeed as it is (bad input, unknown organisation, ...).
     Permanent(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Retry(r) => write!(f, "{r} (retriable)"),
+            Failure::Permanent(r) => f.write_str(r),
+        }
+    }
 }
 
 impl From<ZohoError> for Failure {
@@ -95,7 +115,33 @@ impl Processor {
             zoho,
             events,
             dead_letters,
+            inbox: None,
+            blobs: None,
+            settings: SyncSettings::default(),
         }
+    }
+
+    /// The inbox the processor enqueues sync jobs on (needed for scheduled syncs).
+    pub fn with_inbox(mut self, inbox: Arc<dyn Queue>) -> Processor {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// Where item images are stored (needed for image syncs).
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Processor {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// Sync tuning.
+    pub fn with_settings(mut self, settings: SyncSettings) -> Processor {
+        self.settings = settings;
+        self
+    }
+
+    /// The store the processor writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Processes a batch; one disposition per message, in order.
@@ -103,6 +149,16 @@ impl Processor {
         let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
         let mut work: Vec<Work> = Vec::new();
         for (index, incoming) in batch.iter().enumerate() {
+            if let Some(job) = sync_job(&incoming.body) {
+                out[index] = Some(match job {
+                    Ok(job) => self.handle_job(&incoming.body, job).await,
+                    Err(e) => {
+                        self.dead_letter(&incoming.body, &format!("not a sync job: {e}"))
+                            .await
+                    }
+                });
+                continue;
+            }
             match serde_json::from_str::<InboxMessage>(&incoming.body) {
                 Ok(message) => work.push(Work { index, message }),
                 Err(e) => {
@@ -421,6 +477,13 @@ impl Processor {
             .map(|r| r.unwrap_or(Err(Failure::Retry("not applied".into()))))
             .collect()
     }
+}
+
+/// `Some` when the body is a sync job (`{"sync": {...}}`), parsed or with the reason it is not valid.
+fn sync_job(body: &str) -> Option<Result<SyncJob, serde_json::Error>> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let job = value.get("sync")?;
+    Some(serde_json::from_value(job.clone()))
 }
 
 fn tombstone(m: &InboxMessage) -> Tombstone {

@@ -162,6 +162,13 @@ impl ZohoClient {
             .ok_or_else(|| ZohoError::UnknownOrganization(org_id.to_string()))
     }
 
+    /// The configured organisations' ids, sorted.
+    pub fn org_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.orgs.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// The shared rate budget.
     pub fn budget(&self) -> &RateBudget {
         &self.budget
