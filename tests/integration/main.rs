@@ -6,6 +6,7 @@ mod aws_adapters;
 mod end_to_end;
 mod entity_processor;
 mod migrations;
+mod scheduled_sync;
 mod store;
 mod webhook_ingest;
 mod webhooks;

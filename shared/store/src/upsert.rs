@@ -9,7 +9,12 @@
 //! * a tombstone applies only if the deletion is not older than the stored version; a row never seen
 //!   before gets a placeholder tombstone, so a late upsert of an older version cannot create it.
 //!
-//! Every order of the same set of changes therefore ends in the same state. Each row's outcome is
+//! Every order of the same set of changes therefore ends in the same state.
+//!
+//! [`Store::upsert_fresh`] is for records TDS has just read from Zoho's detail endpoints (scheduled
+//! syncs, the stock poller): at the same `last_modified_time` (Zoho's times have one-second precision)
+//! a fresh read at least as complete as the stored row replaces it, so an edit made within the second
+//! after TDS last read the record is not lost. Each row's outcome is
 //! reported, computed in the same statement from the row as it was before the write.
 
 use std::collections::HashMap;
@@ -117,6 +122,23 @@ impl Store {
         &self,
         rows: &[VersionedRow<E>],
     ) -> Result<BatchReport, StoreError> {
+        self.upsert_gated(rows, false).await
+    }
+
+    /// [`Store::upsert`] for rows just read from Zoho: at an equal version, a fresh row at least as
+    /// complete as the stored one wins (see the module docs).
+    pub async fn upsert_fresh<E: Entity>(
+        &self,
+        rows: &[VersionedRow<E>],
+    ) -> Result<BatchReport, StoreError> {
+        self.upsert_gated(rows, true).await
+    }
+
+    async fn upsert_gated<E: Entity>(
+        &self,
+        rows: &[VersionedRow<E>],
+        fresh: bool,
+    ) -> Result<BatchReport, StoreError> {
         let Some(first) = rows.first() else {
             return Err(StoreError::Layout {
                 table: "(none)",
@@ -177,6 +199,7 @@ impl Store {
 
         let sql = upsert_sql(
             table,
+            fresh,
             typed
                 .columns
                 .iter()
@@ -343,7 +366,19 @@ impl Store {
 /// The upsert statement for `table` with the given typed columns (name, array type), after the six
 /// common ones. The text depends only on the table and its columns, so PostgreSQL's prepared-statement
 /// cache (per connection, keyed by text) serves every batch of a kind.
-fn upsert_sql<'a>(table: &str, typed: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+fn upsert_sql<'a>(
+    table: &str,
+    fresh: bool,
+    typed: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let newer = if fresh {
+        "(EXCLUDED.last_modified_time > cur.last_modified_time
+                            OR (EXCLUDED.last_modified_time = cur.last_modified_time
+                                AND EXCLUDED.completeness >= cur.completeness))"
+    } else {
+        "(EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
+                          > (cur.last_modified_time, cur.completeness, cur.content_hash)"
+    };
     let typed: Vec<(&str, &str)> = typed.collect();
     let common = [
         ("org_id", "text[]"),
@@ -381,8 +416,7 @@ fn upsert_sql<'a>(table: &str, typed: impl Iterator<Item = (&'a str, &'a str)>) 
             WHERE CASE WHEN cur.deleted_at IS NOT NULL
                        THEN EXCLUDED.last_modified_time > cur.deleted_at
                        ELSE cur.content_hash <> EXCLUDED.content_hash
-                        AND (EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
-                          > (cur.last_modified_time, cur.completeness, cur.content_hash)
+                        AND {newer}
                   END
             RETURNING cur.org_id, cur.zoho_id, (xmax = 0) AS inserted
         )

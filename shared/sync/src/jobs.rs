@@ -246,6 +246,18 @@ fn record_time(record: &Value) -> Option<DateTime<Utc>> {
         .and_then(tds_core::fields::parse_zoho_timestamp)
 }
 
+/// Whether a listed record shows a value that differs from the stored record (fields both have).
+fn differs(listed: &Value, stored: &Value) -> bool {
+    let (Some(listed), Some(stored)) = (listed.as_object(), stored.as_object()) else {
+        return true;
+    };
+    listed.iter().any(|(k, v)| match (v, stored.get(k)) {
+        (_, None) => false,
+        (Value::Number(a), Some(Value::Number(b))) => a.as_f64() != b.as_f64(),
+        (a, Some(b)) => a != b,
+    })
+}
+
 fn record_id(kind: EntityKind, record: &Value) -> Option<String> {
     match record.get(kind.zoho_id_field()?)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -563,16 +575,27 @@ impl Processor {
 
         // Which records need their complete form fetched.
         let ids: Vec<String> = records.iter().filter_map(|r| record_id(kind, r)).collect();
-        let stored = self.store.versions_of(kind, org, &ids).await?;
+        let stored: HashMap<String, tds_store::StoredRow> = self
+            .store
+            .get_many(kind, org, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.zoho_id.clone(), r))
+            .collect();
         let changed = |r: &Value| -> bool {
             let (Some(id), Some(t)) = (record_id(kind, r), record_time(r)) else {
                 return true;
             };
             match stored.get(&id) {
                 None => true,
-                Some(v) => match v.deleted_at {
+                Some(row) => match row.deleted_at {
                     Some(d) => t > d,
-                    None => t > v.last_modified_time,
+                    // Zoho's times have one-second precision: at the same second, the listed fields
+                    // tell whether the record was edited again after TDS read it.
+                    None => {
+                        t > row.last_modified_time
+                            || (t == row.last_modified_time && differs(r, &row.record))
+                    }
                 },
             }
         };
@@ -937,7 +960,7 @@ impl Processor {
         }
         let mut events = Vec::new();
         if !rows.is_empty() {
-            let report = self.store.upsert(&rows).await?;
+            let report = self.store.upsert_fresh(&rows).await?;
             summary.changed += report.changed() as i64;
             summary.unchanged += (report.rows.len() - report.changed()) as i64;
             crate::collect_events(&report, &mut events);
