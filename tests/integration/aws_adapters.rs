@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
-use tds_aws::{EventBridgeBus, SecretsManagerStore, SqsQueue, SqsRedrive};
+use tds_aws::{EventBridgeBus, S3BlobStore, SecretsManagerStore, SqsQueue, SqsRedrive};
 use tds_core::ports::{
-    CachedSecrets, DomainEvent, EventBus, PortError, Queue, Redrive, SecretStore,
+    BlobStore, CachedSecrets, DomainEvent, EventBus, PortError, Queue, Redrive, SecretStore,
 };
 use tds_tests::Moto;
 
@@ -237,4 +237,32 @@ async fn secrets_manager_through_the_cache() {
 
     let err = cached.secret("tds/missing").await.unwrap_err();
     assert!(matches!(err, PortError::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn s3_blob_store_round_trips_bytes_and_content_type() {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    aws_sdk_s3::Client::new(&config)
+        .create_bucket()
+        .bucket("tds-images")
+        .send()
+        .await
+        .unwrap();
+    let blobs = S3BlobStore::new(&config, "tds-images");
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let key = "60001234567/item-images/4815000010100001/2077500000000001.png";
+    blobs.put(key, bytes.clone(), "image/png").await.unwrap();
+    let (content_type, got) = blobs.get(key).await.unwrap();
+    assert_eq!(content_type, "image/png");
+    assert_eq!(got, bytes);
+    // A missing key is NotFound; a missing bucket is a clear, non-retriable rejection.
+    let missing = blobs.get("nope").await.unwrap_err();
+    assert!(matches!(missing, PortError::NotFound { .. }), "{missing:?}");
+    let err = S3BlobStore::new(&config, "no-such-bucket")
+        .put("k", vec![1], "image/jpeg")
+        .await
+        .unwrap_err();
+    assert!(!err.is_retriable(), "{err:?}");
+    assert!(err.to_string().contains("PutObject k"), "{err}");
 }

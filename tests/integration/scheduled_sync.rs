@@ -938,3 +938,28 @@ fn stock_poller_input_errors_say_what_is_expected() {
         StockRequest::parse(&serde_json::from_str(&text).unwrap()).unwrap();
     }
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn stock_poller_handler_refuses_bad_input_before_calling_zoho(pool: PgPool) {
+    let h = harness(pool, &small_spec(30), None).await;
+    let poll = poller(&h);
+    let err = stock_poller::handle(&poll, json!({})).await.unwrap_err();
+    assert!(err.contains("empty") && err.contains("low_stock"), "{err}");
+    let err = stock_poller::handle(&poll, json!({"mode": "weekly"}))
+        .await
+        .unwrap_err();
+    assert!(err.contains("weekly"), "{err}");
+    let err = stock_poller::handle(&poll, json!({"mode": "full", "org_id": "42"}))
+        .await
+        .unwrap_err();
+    assert!(err.contains("42"), "{err}");
+    assert_eq!(h.calls().get("total").copied().unwrap_or(0), 0);
+    assert!(h.store.recent_runs(None, 10).await.unwrap().is_empty());
+
+    let out = stock_poller::handle(&poll, json!({"mode": "full"}))
+        .await
+        .unwrap();
+    assert_eq!(out["mode"], "full");
+    assert_eq!(out["reports"][0]["org_id"], ORG);
+    assert!(out["reports"][0]["rows_changed"].as_u64().unwrap() > 0);
+}

@@ -18,11 +18,23 @@ fn run(vars: &[(&str, &str)]) -> String {
 #[test]
 fn missing_or_bad_configuration_fails_init_naming_the_variable() {
     assert!(run(&[]).contains("TDS_DLQ_URL"));
-    assert!(run(&[("TDS_DLQ_URL", "q")]).contains("TDS_EVENT_BUS_NAME"));
+    assert!(run(&[("TDS_DLQ_URL", "q")]).contains("TDS_INBOX_QUEUE_URL"));
+    let base = [("TDS_DLQ_URL", "q"), ("TDS_INBOX_QUEUE_URL", "i")];
+    assert!(run(&base).contains("TDS_EVENT_BUS_NAME"));
+    assert!(run(&[base[0], base[1], ("TDS_EVENT_BUS_NAME", "tds")]).contains("TDS_ZOHO_SECRET_ARN"));
+    let bad_budget = run(&[
+        base[0],
+        base[1],
+        ("TDS_EVENT_BUS_NAME", "tds"),
+        ("TDS_ZOHO_SECRET_ARN", "s"),
+        ("TDS_JOB_TIME_BUDGET_SECS", "soon"),
+    ]);
     assert!(
-        run(&[("TDS_DLQ_URL", "q"), ("TDS_EVENT_BUS_NAME", "tds")]).contains("TDS_ZOHO_SECRET_ARN")
+        bad_budget.contains("TDS_JOB_TIME_BUDGET_SECS"),
+        "{bad_budget}"
     );
     let bad_dc = run(&[
+        ("TDS_INBOX_QUEUE_URL", "i"),
         ("TDS_DLQ_URL", "q"),
         ("TDS_EVENT_BUS_NAME", "tds"),
         ("TDS_ZOHO_SECRET_ARN", "s"),

@@ -1,8 +1,10 @@
 //! AWS adapters of TDS's ports (`tds_core::ports`): SQS for the queue and its dead-letter redrive,
-//! EventBridge for domain events, Secrets Manager for secrets. Each adapter only translates between
+//! EventBridge for domain events, Secrets Manager for secrets, S3 for blobs (item images). Each adapter only translates between
 //! the port and the SDK; errors become `PortError`s (throttling, timeouts and 5xx are retriable; the
 //! rest are not) and never carry message bodies or secret values. Endpoints follow the SDK's standard
 //! configuration, so `AWS_ENDPOINT_URL` points them at moto in tests.
+
+pub mod bootstrap;
 
 use std::time::Duration;
 
@@ -13,8 +15,8 @@ use aws_sdk_sqs::types::{
 };
 use chrono::{TimeZone, Utc};
 use tds_core::ports::{
-    DomainEvent, EventBus, PortError, PortFuture, Queue, QueueStats, ReceivedMessage, Redrive,
-    SecretStore,
+    BlobStore, DomainEvent, EventBus, PortError, PortFuture, Queue, QueueStats, ReceivedMessage,
+    Redrive, SecretStore,
 };
 
 /// Loads the SDK configuration the standard way (environment, profile, instance role).
@@ -44,7 +46,10 @@ where
                 || code.contains("InternalFailure");
             if retriable {
                 PortError::Unavailable { port, message }
-            } else if code.contains("NonExistent") || code.contains("NotFound") {
+            } else if code.contains("NonExistent")
+                || code.contains("NotFound")
+                || code.contains("NoSuchKey")
+            {
                 PortError::NotFound {
                     port,
                     what: message,
@@ -452,6 +457,78 @@ impl SecretStore for SecretsManagerStore {
                     port: SECRETS,
                     message: format!("secret {name} has no string value"),
                 })
+        })
+    }
+}
+
+const S3: &str = "S3";
+
+/// An S3 bucket as the blob store (item images). Objects are written with their content type; keys
+/// are used as given.
+#[derive(Clone, Debug)]
+pub struct S3BlobStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3BlobStore {
+    /// A store writing to `bucket`. With an endpoint override (`AWS_ENDPOINT_URL`, as for moto),
+    /// path-style addressing is used, since such endpoints have no per-bucket host names.
+    pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> S3BlobStore {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        S3BlobStore {
+            client: aws_sdk_s3::Client::from_conf(s3),
+            bucket: bucket.into(),
+        }
+    }
+}
+
+impl BlobStore for S3BlobStore {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: Vec<u8>,
+        content_type: &'a str,
+    ) -> PortFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| port_error(S3, &format!("PutObject {key}"), e))?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> PortFuture<'a, (String, Vec<u8>)> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| port_error(S3, &format!("GetObject {key}"), e))?;
+            let content_type = out
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| PortError::Unavailable {
+                    port: S3,
+                    message: format!("GetObject {key}: reading the body failed: {e}"),
+                })?;
+            Ok((content_type, bytes.into_bytes().to_vec()))
         })
     }
 }

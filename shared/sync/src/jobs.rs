@@ -185,6 +185,9 @@ pub struct SyncSettings {
     pub images_per_job: usize,
     /// A run with no job committed for this long is abandoned (failed) when the next one starts.
     pub stale_after: ChronoDuration,
+    /// Sync jobs of a batch not started within this time are put back on the inbox (so a batch of
+    /// heavy jobs cannot run into the Lambda timeout).
+    pub job_time_budget: std::time::Duration,
 }
 
 impl Default for SyncSettings {
@@ -195,6 +198,7 @@ impl Default for SyncSettings {
             details_per_job: 25,
             images_per_job: 25,
             stale_after: ChronoDuration::minutes(30),
+            job_time_budget: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -275,6 +279,18 @@ struct JobOutput {
 }
 
 impl Processor {
+    /// Puts a job that this invocation has no time left for back on the inbox (a new message; the job
+    /// row makes a duplicate harmless).
+    pub(crate) async fn defer_job(&self, body: &str) -> Disposition {
+        match &self.inbox {
+            Some(inbox) => match inbox.send(body.to_string()).await {
+                Ok(_) => Disposition::Done,
+                Err(e) => Disposition::Retry(format!("deferred job not re-queued: {e}")),
+            },
+            None => Disposition::Retry("out of time for this job".into()),
+        }
+    }
+
     /// Handles one sync message (already unwrapped from `{"sync": ...}`).
     pub(crate) async fn handle_job(&self, body: &str, job: SyncJob) -> Disposition {
         if let SyncJob::Start(start) = &job {

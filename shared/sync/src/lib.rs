@@ -148,9 +148,13 @@ impl Processor {
     pub async fn process(&self, batch: Vec<Incoming>) -> Vec<(String, Disposition)> {
         let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
         let mut work: Vec<Work> = Vec::new();
+        let started = std::time::Instant::now();
         for (index, incoming) in batch.iter().enumerate() {
             if let Some(job) = sync_job(&incoming.body) {
                 out[index] = Some(match job {
+                    Ok(_) if started.elapsed() > self.settings.job_time_budget => {
+                        self.defer_job(&incoming.body).await
+                    }
                     Ok(job) => self.handle_job(&incoming.body, job).await,
                     Err(e) => {
                         self.dead_letter(&incoming.body, &format!("not a sync job: {e}"))
