@@ -365,35 +365,6 @@ async fn the_lambda_reports_only_retriable_messages_as_batch_item_failures(pool:
     assert_eq!(failed, [incoming.message_id.as_str()]);
 }
 
-/// Checks `detail` against a schema in events/schemas: required fields present, no undocumented
-/// field, enum values allowed.
-fn conforms(schema_file: &str, detail: &Value) {
-    let path = format!(
-        "{}/../events/schemas/{schema_file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let props = schema["properties"].as_object().unwrap();
-    let obj = detail.as_object().unwrap();
-    for req in schema["required"].as_array().unwrap() {
-        assert!(
-            obj.contains_key(req.as_str().unwrap()),
-            "{schema_file}: {req} missing in {detail}"
-        );
-    }
-    for (k, v) in obj {
-        let p = props
-            .get(k)
-            .unwrap_or_else(|| panic!("{schema_file}: {k} is not documented"));
-        if let Some(allowed) = p.get("enum").and_then(Value::as_array) {
-            assert!(
-                allowed.contains(v),
-                "{schema_file}: {k}={v} not in {allowed:?}"
-            );
-        }
-    }
-}
-
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn published_events_match_their_schemas(pool: PgPool) {
     let s = setup(pool).await;
@@ -414,8 +385,10 @@ async fn published_events_match_their_schemas(pool: PgPool) {
     let mut seen = std::collections::BTreeSet::new();
     for e in &events {
         match e.detail_type.as_str() {
-            "tds.entity.synced" => conforms("tds.entity.synced.schema.json", &e.detail),
-            "tds.deadletter.added" => conforms("tds.deadletter.added.schema.json", &e.detail),
+            "tds.entity.synced" => tds_tests::conforms("tds.entity.synced.schema.json", &e.detail),
+            "tds.deadletter.added" => {
+                tds_tests::conforms("tds.deadletter.added.schema.json", &e.detail)
+            }
             other => panic!("{other} has no schema in events/schemas"),
         }
         seen.insert(e.detail_type.clone());

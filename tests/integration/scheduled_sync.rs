@@ -963,3 +963,103 @@ async fn stock_poller_handler_refuses_bad_input_before_calling_zoho(pool: PgPool
     assert_eq!(out["reports"][0]["org_id"], ORG);
     assert!(out["reports"][0]["rows_changed"].as_u64().unwrap() > 0);
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn sync_and_stock_events_match_their_schemas(pool: PgPool) {
+    let h = harness(pool, &small_spec(30), None).await;
+    let p = h.processor();
+    h.start(&["item", "location"], SyncMode::Full).await;
+    h.drain(&p).await;
+    let goods = goods(&h);
+    let item = id_of(Collection::Items, &goods[0]);
+    let location = goods[0]["locations"][0]["location_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    set_stock(&h, &item, &location, 1).await;
+    poller(&h)
+        .poll(&stock_request(json!({"mode": "items", "item_ids": [item]})))
+        .await
+        .unwrap();
+    h.sim.sim.configure(|c| c.http200_error_rate = 1.0);
+    h.start(&["invoice"], SyncMode::Full).await;
+    h.drain(&p).await;
+
+    let mut seen = BTreeSet::new();
+    for e in h.events.events() {
+        let schema = format!("{}.schema.json", e.detail_type);
+        tds_tests::conforms(&schema, &e.detail);
+        seen.insert(e.detail_type);
+    }
+    for t in [
+        "tds.sync.started",
+        "tds.sync.completed",
+        "tds.sync.failed",
+        "tds.stock.changed",
+        "tds.stock.low",
+        "tds.entity.synced",
+        "tds.deadletter.added",
+    ] {
+        assert!(seen.contains(t), "{t} never published: {seen:?}");
+    }
+}
+
+/// The schedules in template.yaml and the payloads in events/ are valid inputs.
+#[test]
+fn schedule_inputs_and_sample_payloads_are_valid() {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(format!("{root}/template.yaml")).unwrap();
+    let inputs: Vec<&str> = template
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Input: '"))
+        .map(|l| l.trim_end_matches('\''))
+        .collect();
+    assert_eq!(inputs.len(), 4, "{inputs:?}");
+    let mut modes = BTreeSet::new();
+    for input in inputs {
+        let v: Value = serde_json::from_str(input).unwrap();
+        match v.get("sync") {
+            Some(job) => {
+                let SyncJob::Start(start) = serde_json::from_value(job.clone()).unwrap() else {
+                    panic!("a schedule must start syncs: {input}");
+                };
+                tds_sync::jobs::resolve_entities(&start.entities).unwrap();
+                modes.insert(format!("sync {}", start.mode.as_str()));
+            }
+            None => {
+                modes.insert(format!(
+                    "stock {}",
+                    StockRequest::parse(&v).unwrap().mode.as_str()
+                ));
+            }
+        }
+    }
+    let want: BTreeSet<String> = [
+        "sync full",
+        "sync incremental",
+        "stock full",
+        "stock incremental",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(modes, want);
+    for file in [
+        "incremental-all",
+        "full-all",
+        "full-items-one-org",
+        "images-one-org",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/events/sync/{file}.json")).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let job: SyncJob = serde_json::from_value(v["sync"].clone()).unwrap();
+        assert!(matches!(job, SyncJob::Start(_)), "{file}");
+    }
+    let sqs: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/events/entity-processor/sync-start.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let body: Value = serde_json::from_str(sqs["Records"][0]["body"].as_str().unwrap()).unwrap();
+    assert!(body.get("sync").is_some());
+}

@@ -242,3 +242,32 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// Checks `detail` against a schema in events/schemas: required fields present, no undocumented
+/// field, enum values allowed.
+pub fn conforms(schema_file: &str, detail: &Value) {
+    let path = format!(
+        "{}/../events/schemas/{schema_file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    let obj = detail.as_object().unwrap();
+    for req in schema["required"].as_array().unwrap() {
+        assert!(
+            obj.contains_key(req.as_str().unwrap()),
+            "{schema_file}: {req} missing in {detail}"
+        );
+    }
+    for (k, v) in obj {
+        let p = props
+            .get(k)
+            .unwrap_or_else(|| panic!("{schema_file}: {k} is not documented"));
+        if let Some(allowed) = p.get("enum").and_then(Value::as_array) {
+            assert!(
+                allowed.contains(v),
+                "{schema_file}: {k}={v} not in {allowed:?}"
+            );
+        }
+    }
+}
