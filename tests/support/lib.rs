@@ -250,12 +250,18 @@ pub fn conforms(schema_file: &str, detail: &Value) {
         "{}/../events/schemas/{schema_file}",
         env!("CARGO_MANIFEST_DIR")
     );
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let props = schema["properties"].as_object().unwrap();
-    let obj = detail.as_object().unwrap();
-    for req in schema["required"].as_array().unwrap() {
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let schema: Value = serde_json::from_str(&text).expect("schemas are JSON");
+    let props = schema["properties"]
+        .as_object()
+        .expect("a schema has properties");
+    let obj = detail.as_object().expect("event details are objects");
+    for req in schema["required"]
+        .as_array()
+        .expect("a schema lists required fields")
+    {
         assert!(
-            obj.contains_key(req.as_str().unwrap()),
+            obj.contains_key(req.as_str().unwrap_or_default()),
             "{schema_file}: {req} missing in {detail}"
         );
     }
