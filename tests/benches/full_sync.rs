@@ -19,10 +19,7 @@ use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::Store;
 use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
 use tds_tests::BenchDatabase;
-use tds_zoho::{
-    BudgetSettings, ClientSettings, Credentials, OrgConfig, SecretString, StaticCredentials,
-    ZohoClient,
-};
+use tds_zoho::{BudgetSettings, ClientSettings};
 use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -94,15 +91,6 @@ async fn main() {
     .serve_local()
     .await
     .unwrap();
-    let c = ClientCredentials::default();
-    let credentials = StaticCredentials::single(
-        org_id.clone(),
-        Credentials {
-            client_id: c.client_id,
-            client_secret: SecretString::new(c.client_secret),
-            refresh_token: SecretString::new(c.refresh_token),
-        },
-    );
     let settings = ClientSettings {
         budget: BudgetSettings {
             per_minute_limit: limit,
@@ -111,15 +99,12 @@ async fn main() {
         },
         ..ClientSettings::default()
     };
-    let zoho = Arc::new(
-        ZohoClient::new(
-            vec![OrgConfig::at(&org_id, &sim.base_url, &sim.base_url)],
-            Arc::new(credentials),
-            db.pool.clone(),
-            settings,
-        )
-        .unwrap(),
-    );
+    let zoho = Arc::new(tds_tests::sim_client(
+        &org_id,
+        &sim.base_url,
+        db.pool.clone(),
+        settings,
+    ));
     let store = Store::from_pool(db.pool.clone());
     let inbox = LocalQueue::new("inbox", Duration::from_secs(600));
     let dlq = LocalQueue::new("dlq", Duration::from_secs(600));

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 
 use tds_core::EntityKind;
 use tds_tests::BenchDatabase;
-use tds_zoho::{
-    BudgetSettings, ClientSettings, Credentials, OrgConfig, Priority, SecretString,
-    StaticCredentials, ZohoClient,
-};
+use tds_zoho::{BudgetSettings, ClientSettings, Priority};
 use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -50,15 +47,6 @@ async fn main() {
     .serve_local()
     .await
     .unwrap();
-    let c = ClientCredentials::default();
-    let credentials = StaticCredentials::single(
-        org_id.clone(),
-        Credentials {
-            client_id: c.client_id,
-            client_secret: SecretString::new(c.client_secret),
-            refresh_token: SecretString::new(c.refresh_token),
-        },
-    );
     let settings = ClientSettings {
         budget: BudgetSettings {
             per_minute_limit: limit,
@@ -67,15 +55,12 @@ async fn main() {
         },
         ..ClientSettings::default()
     };
-    let client = Arc::new(
-        ZohoClient::new(
-            vec![OrgConfig::at(&org_id, &sim.base_url, &sim.base_url)],
-            Arc::new(credentials),
-            db.pool.clone(),
-            settings,
-        )
-        .unwrap(),
-    );
+    let client = Arc::new(tds_tests::sim_client(
+        &org_id,
+        &sim.base_url,
+        db.pool.clone(),
+        settings,
+    ));
 
     let started = Instant::now();
     let mut details = tokio::task::JoinSet::new();

@@ -12,11 +12,7 @@ use tds_core::EntityKind;
 use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::Store;
 use tds_sync::{Disposition, Incoming, Processor};
-use tds_zoho::{
-    ClientSettings, Credentials, OrgConfig, RetryPolicy, SecretString, StaticCredentials,
-    ZohoClient,
-};
-use tds_zoho_sim::{ClientCredentials, Collection, DemoSpec, RunningSimulator, Simulator};
+use tds_zoho_sim::{Collection, DemoSpec, RunningSimulator, Simulator};
 
 const ORG: &str = "60001234567";
 
@@ -37,33 +33,14 @@ async fn setup(pool: PgPool) -> Setup {
         ..DemoSpec::default()
     };
     let sim = Simulator::demo(&spec).serve_local().await.unwrap();
-    let c = ClientCredentials::default();
-    let credentials = StaticCredentials::single(
+    let mut settings = tds_tests::test_client_settings(100);
+    settings.retry.request_timeout = Duration::from_secs(5);
+    let zoho = Arc::new(tds_tests::sim_client(
         ORG,
-        Credentials {
-            client_id: c.client_id,
-            client_secret: SecretString::new(c.client_secret),
-            refresh_token: SecretString::new(c.refresh_token),
-        },
-    );
-    let settings = ClientSettings {
-        retry: RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(10),
-            request_timeout: Duration::from_secs(5),
-        },
-        ..ClientSettings::default()
-    };
-    let zoho = Arc::new(
-        ZohoClient::new(
-            vec![OrgConfig::at(ORG, &sim.base_url, &sim.base_url)],
-            Arc::new(credentials),
-            pool.clone(),
-            settings,
-        )
-        .unwrap(),
-    );
+        &sim.base_url,
+        pool.clone(),
+        settings,
+    ));
     let store = Store::from_pool(pool);
     let events = LocalEventBus::new();
     let dlq = LocalQueue::new("dlq", Duration::from_secs(30));

@@ -14,11 +14,8 @@ use tds_local::{DirBlobStore, LocalEventBus, LocalQueue};
 use tds_store::{RunStatus, Store};
 use tds_sync::stock::{StockPoller, StockRequest};
 use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
-use tds_zoho::{
-    BudgetSettings, ClientSettings, Credentials, OrgConfig, RetryPolicy, SecretString,
-    StaticCredentials, ZohoClient,
-};
-use tds_zoho_sim::{ClientCredentials, Collection, DemoSpec, RunningSimulator, Simulator};
+use tds_zoho::ZohoClient;
+use tds_zoho_sim::{Collection, DemoSpec, RunningSimulator, Simulator};
 
 const ORG: &str = "60001234567";
 
@@ -51,37 +48,12 @@ fn small_spec(items: usize) -> DemoSpec {
 async fn harness(pool: PgPool, spec: &DemoSpec, blob_dir: Option<&std::path::Path>) -> Harness {
     let sim = Simulator::demo(spec).serve_local().await.unwrap();
     sim.sim.configure(|c| c.per_minute_limit = 1_000_000);
-    let c = ClientCredentials::default();
-    let credentials = StaticCredentials::single(
+    let zoho = Arc::new(tds_tests::sim_client(
         ORG,
-        Credentials {
-            client_id: c.client_id,
-            client_secret: SecretString::new(c.client_secret),
-            refresh_token: SecretString::new(c.refresh_token),
-        },
-    );
-    let settings = ClientSettings {
-        retry: RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(10),
-            request_timeout: Duration::from_secs(10),
-        },
-        budget: BudgetSettings {
-            per_minute_limit: 1_000_000,
-            ..BudgetSettings::default()
-        },
-        ..ClientSettings::default()
-    };
-    let zoho = Arc::new(
-        ZohoClient::new(
-            vec![OrgConfig::at(ORG, &sim.base_url, &sim.base_url)],
-            Arc::new(credentials),
-            pool.clone(),
-            settings,
-        )
-        .unwrap(),
-    );
+        &sim.base_url,
+        pool.clone(),
+        tds_tests::test_client_settings(1_000_000),
+    ));
     Harness {
         sim,
         zoho,
@@ -1062,4 +1034,37 @@ fn schedule_inputs_and_sample_payloads_are_valid() {
     .unwrap();
     let body: Value = serde_json::from_str(sqs["Records"][0]["body"].as_str().unwrap()).unwrap();
     assert!(body.get("sync").is_some());
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_rate_removed_from_a_price_book_is_tombstoned(pool: PgPool) {
+    let h = harness(pool, &small_spec(60), None).await;
+    let p = h.processor();
+    h.start(&["all"], SyncMode::Full).await;
+    h.drain(&p).await;
+    let book = h
+        .sim_records(Collection::PriceBooks)
+        .into_iter()
+        .find(|b| b["pricebook_items"].as_array().is_some_and(|r| r.len() > 1))
+        .unwrap();
+    let book_id = id_of(Collection::PriceBooks, &book);
+    let mut rates = book["pricebook_items"].as_array().unwrap().clone();
+    let removed = rates.pop().unwrap();
+    h.set_raw(
+        Collection::PriceBooks,
+        &book_id,
+        json!({"pricebook_items": rates}),
+    );
+
+    h.start(&["price_book"], SyncMode::Incremental).await;
+    h.drain(&p).await;
+    let removed_id = format!("{book_id}:{}", removed["item_id"].as_str().unwrap());
+    let row = h
+        .store
+        .get(EntityKind::PriceBookRate, ORG, &removed_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.deleted_at.is_some(), "{row:?}");
+    assert_equal_to_simulator(&h).await;
 }

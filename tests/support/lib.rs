@@ -277,3 +277,46 @@ pub fn conforms(schema_file: &str, detail: &Value) {
         }
     }
 }
+
+/// A Zoho client for one organisation of a simulator at `base_url` (accounts server and API domain),
+/// with the simulator's default OAuth client.
+pub fn sim_client(
+    org_id: &str,
+    base_url: &str,
+    pool: PgPool,
+    settings: tds_zoho::ClientSettings,
+) -> tds_zoho::ZohoClient {
+    let c = tds_zoho_sim::ClientCredentials::default();
+    let credentials = tds_zoho::StaticCredentials::single(
+        org_id,
+        tds_zoho::Credentials {
+            client_id: c.client_id,
+            client_secret: tds_zoho::SecretString::new(c.client_secret),
+            refresh_token: tds_zoho::SecretString::new(c.refresh_token),
+        },
+    );
+    tds_zoho::ZohoClient::new(
+        vec![tds_zoho::OrgConfig::at(org_id, base_url, base_url)],
+        std::sync::Arc::new(credentials),
+        pool,
+        settings,
+    )
+    .expect("a client for the simulator")
+}
+
+/// Client settings for tests: quick retries, and a budget as large as the simulator allows.
+pub fn test_client_settings(per_minute_limit: u32) -> tds_zoho::ClientSettings {
+    tds_zoho::ClientSettings {
+        retry: tds_zoho::RetryPolicy {
+            max_attempts: 2,
+            base_delay: std::time::Duration::from_millis(5),
+            max_delay: std::time::Duration::from_millis(10),
+            request_timeout: std::time::Duration::from_secs(10),
+        },
+        budget: tds_zoho::BudgetSettings {
+            per_minute_limit,
+            ..tds_zoho::BudgetSettings::default()
+        },
+        ..tds_zoho::ClientSettings::default()
+    }
+}

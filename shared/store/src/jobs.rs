@@ -86,22 +86,7 @@ impl Store {
             return Ok(false);
         }
         add_jobs(&mut *tx, run_id, Some(key), children).await?;
-        sqlx::query(
-            "UPDATE tds_sync_runs SET pages_done = pages_done + $2, fetched = fetched + $3, changed = changed + $4,
-                 unchanged = unchanged + $5, failed = failed + $6, api_calls = api_calls + $7,
-                 last_activity_at = clock_timestamp()
-             WHERE id = $1",
-        )
-        .bind(run_id)
-        .bind(counts.pages)
-        .bind(counts.fetched)
-        .bind(counts.changed)
-        .bind(counts.unchanged)
-        .bind(counts.failed)
-        .bind(counts.api_calls)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("complete sync job"))?;
+        crate::runs::add_counts(&mut *tx, run_id, counts).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("complete sync job"))?;

@@ -304,3 +304,22 @@ impl Store {
         .map_err(StoreError::db("read low stock"))
     }
 }
+
+impl Store {
+    /// Live rate rows (`{pricebook_id}:{item_id}`) of the given price books.
+    pub async fn rate_ids_of_books(
+        &self,
+        org_id: &str,
+        pricebook_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT zoho_id FROM price_book_rates
+             WHERE org_id = $1 AND pricebook_id = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id",
+        )
+        .bind(org_id)
+        .bind(pricebook_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read price-book rates"))
+    }
+}

@@ -140,22 +140,7 @@ impl Store {
 
     /// Adds `counts` to a running run.
     pub async fn add_to_run(&self, run_id: i64, counts: RunCounts) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE tds_sync_runs SET pages_done = pages_done + $2, fetched = fetched + $3, changed = changed + $4,
-                 unchanged = unchanged + $5, failed = failed + $6, api_calls = api_calls + $7
-             WHERE id = $1 AND status = 'running'",
-        )
-        .bind(run_id)
-        .bind(counts.pages)
-        .bind(counts.fetched)
-        .bind(counts.changed)
-        .bind(counts.unchanged)
-        .bind(counts.failed)
-        .bind(counts.api_calls)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("update sync run"))?;
-        Ok(())
+        add_counts(self.pool(), run_id, counts).await
     }
 
     /// Finishes a run as completed (`error` None) or failed; a finished run is not changed again.
@@ -332,4 +317,32 @@ fn run_from_row(r: &sqlx::postgres::PgRow) -> Result<SyncRun, StoreError> {
         },
         last_activity_at: r.try_get("last_activity_at").map_err(read)?,
     })
+}
+
+/// Adds `counts` to a running run (and notes the activity); a finished run's counts are final.
+pub(crate) async fn add_counts<'e, E>(
+    executor: E,
+    run_id: i64,
+    counts: RunCounts,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(
+        "UPDATE tds_sync_runs SET pages_done = pages_done + $2, fetched = fetched + $3, changed = changed + $4,
+             unchanged = unchanged + $5, failed = failed + $6, api_calls = api_calls + $7,
+             last_activity_at = clock_timestamp()
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(run_id)
+    .bind(counts.pages)
+    .bind(counts.fetched)
+    .bind(counts.changed)
+    .bind(counts.unchanged)
+    .bind(counts.failed)
+    .bind(counts.api_calls)
+    .execute(executor)
+    .await
+    .map_err(StoreError::db("update sync run"))?;
+    Ok(())
 }

@@ -391,15 +391,7 @@ impl Processor {
     /// Opens the runs a start message asks for; returns their ids.
     pub async fn start_sync(&self, start: &StartSync) -> Result<Vec<i64>, Failure> {
         let kinds = resolve_entities(&start.entities).map_err(Failure::Permanent)?;
-        let orgs = match &start.org_id {
-            Some(org) => {
-                self.zoho
-                    .org(org)
-                    .map_err(|e| Failure::Permanent(e.to_string()))?;
-                vec![org.clone()]
-            }
-            None => self.zoho.org_ids(),
-        };
+        let orgs = crate::organisations(&self.zoho, start.org_id.as_deref())?;
         let mut runs = Vec::new();
         for org in &orgs {
             for &kind in &kinds {
@@ -479,24 +471,7 @@ impl Processor {
     /// Tombstones images of items that lost theirs and splits the downloads into jobs.
     async fn plan_images(&self, run_id: i64, org: &str) -> Result<Vec<SyncJob>, Failure> {
         let gone = self.store.images_to_remove(org).await?;
-        if !gone.is_empty() {
-            let now = Utc::now();
-            let tombstones: Vec<Tombstone> = gone
-                .into_iter()
-                .map(|zoho_id| Tombstone {
-                    org_id: org.to_string(),
-                    zoho_id,
-                    deleted_at: now,
-                })
-                .collect();
-            let report = self
-                .store
-                .tombstone(EntityKind::ItemImage, &tombstones)
-                .await?;
-            let mut events = Vec::new();
-            crate::collect_events(&report, &mut events);
-            self.publish(events).await;
-        }
+        self.tombstone_ids(org, EntityKind::ItemImage, gone).await?;
         let work = self.store.images_to_fetch(org).await?;
         Ok(work
             .chunks(self.settings.images_per_job.max(1))
@@ -715,22 +690,7 @@ impl Processor {
         out.counts.changed += summary.changed;
         out.counts.unchanged += summary.unchanged;
         out.counts.failed += summary.failed;
-        if !gone.is_empty() {
-            let now = Utc::now();
-            let tombstones: Vec<Tombstone> = gone
-                .into_iter()
-                .map(|zoho_id| Tombstone {
-                    org_id: org.to_string(),
-                    zoho_id,
-                    deleted_at: now,
-                })
-                .collect();
-            let report = self.store.tombstone(kind, &tombstones).await?;
-            out.counts.changed += report.changed() as i64;
-            let mut events = Vec::new();
-            crate::collect_events(&report, &mut events);
-            self.publish(events).await;
-        }
+        out.counts.changed += self.tombstone_ids(org, kind, gone).await?;
         Ok(out)
     }
 
@@ -802,6 +762,32 @@ impl Processor {
             self.publish(events).await;
         }
         Ok(out)
+    }
+
+    /// Tombstones rows Zoho no longer has (as of now); returns how many changed, with their events published.
+    async fn tombstone_ids(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        ids: Vec<String>,
+    ) -> Result<i64, Failure> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let tombstones: Vec<Tombstone> = ids
+            .into_iter()
+            .map(|zoho_id| Tombstone {
+                org_id: org.to_string(),
+                zoho_id,
+                deleted_at: now,
+            })
+            .collect();
+        let report = self.store.tombstone(kind, &tombstones).await?;
+        let mut events = Vec::new();
+        crate::collect_events(&report, &mut events);
+        self.publish(events).await;
+        Ok(report.changed() as i64)
     }
 
     async fn resend_children(&self, run_id: i64, key: &str) -> Result<(), Failure> {
@@ -945,6 +931,7 @@ impl Processor {
         let mut rows = Vec::with_capacity(records.len());
         let mut stock = Vec::new();
         let mut rates = Vec::new();
+        let mut books_with_rates = Vec::new();
         for record in records {
             match parse_entity(kind, record) {
                 Ok(AnyEntity::Item(item)) => {
@@ -958,6 +945,9 @@ impl Processor {
                     ));
                 }
                 Ok(AnyEntity::PriceBook(book)) => {
+                    if book.rates.is_some() {
+                        books_with_rates.push(book.pricebook_id.clone());
+                    }
                     for r in book.rates.iter().flatten() {
                         rates.push(VersionedRow::new(org, r.clone(), observed));
                     }
@@ -985,9 +975,23 @@ impl Processor {
             let report = self.store.upsert(&stock).await?;
             crate::collect_events(&report, &mut events);
         }
-        if !rates.is_empty() {
-            let report = self.store.upsert(&rates).await?;
-            crate::collect_events(&report, &mut events);
+        if !books_with_rates.is_empty() {
+            // A book's complete record lists all its rates: rates no longer listed are gone.
+            let listed: std::collections::HashSet<String> =
+                rates.iter().map(|r| r.zoho_id.clone()).collect();
+            if !rates.is_empty() {
+                let report = self.store.upsert(&rates).await?;
+                crate::collect_events(&report, &mut events);
+            }
+            let gone: Vec<String> = self
+                .store
+                .rate_ids_of_books(org, &books_with_rates)
+                .await?
+                .into_iter()
+                .filter(|id| !listed.contains(id))
+                .collect();
+            self.tombstone_ids(org, EntityKind::PriceBookRate, gone)
+                .await?;
         }
         self.publish(events).await;
         Ok(summary)

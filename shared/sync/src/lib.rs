@@ -483,6 +483,18 @@ impl Processor {
     }
 }
 
+/// The organisations a request names: the one given (which must be configured), or every configured one.
+pub(crate) fn organisations(zoho: &ZohoClient, org: Option<&str>) -> Result<Vec<String>, Failure> {
+    match org {
+        Some(org) => {
+            zoho.org(org)
+                .map_err(|e| Failure::Permanent(e.to_string()))?;
+            Ok(vec![org.to_string()])
+        }
+        None => Ok(zoho.org_ids()),
+    }
+}
+
 /// `Some` when the body is a sync job (`{"sync": {...}}`), parsed or with the reason it is not valid.
 fn sync_job(body: &str) -> Option<Result<SyncJob, serde_json::Error>> {
     let value: Value = serde_json::from_str(body).ok()?;

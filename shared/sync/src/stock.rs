@@ -149,15 +149,7 @@ impl StockPoller {
 
     /// Runs a poll for the requested organisation(s).
     pub async fn poll(&self, request: &StockRequest) -> Result<Vec<StockReport>, Failure> {
-        let orgs = match &request.org_id {
-            Some(org) => {
-                self.zoho
-                    .org(org)
-                    .map_err(|e| Failure::Permanent(e.to_string()))?;
-                vec![org.clone()]
-            }
-            None => self.zoho.org_ids(),
-        };
+        let orgs = crate::organisations(&self.zoho, request.org_id.as_deref())?;
         let mut reports = Vec::new();
         for org in orgs {
             reports.push(self.poll_org(&org, request).await?);
@@ -333,7 +325,37 @@ impl StockPoller {
         Ok(())
     }
 
-    /// Goods (not services) listed since `since` (all when `None`); tracks the newest (time, id).
+    /// Lists items with `extra` query parameters (sorted by creation, so pages stay stable), calling
+    /// `visit(id, record)` for every good (services carry no stock).
+    async fn visit_goods(
+        &self,
+        org: &str,
+        extra: Vec<(String, String)>,
+        report: &mut StockReport,
+        mut visit: impl FnMut(String, &Value),
+    ) -> Result<(), Failure> {
+        let mut query = vec![
+            ("sort_column".to_string(), "created_time".to_string()),
+            ("sort_order".to_string(), "A".to_string()),
+        ];
+        query.extend(extra);
+        let mut pages = self
+            .zoho
+            .pages(org, EntityKind::Item, query, Priority::Poll)?;
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            report.api_calls += 1;
+            for record in &page.records {
+                match text(record, "item_id") {
+                    Some(id) if !is_service(record) => visit(id, record),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Goods listed since `since` (all when `None`); tracks the newest (time, id).
     async fn list_goods(
         &self,
         org: &str,
@@ -341,43 +363,28 @@ impl StockPoller {
         report: &mut StockReport,
         high: &mut Option<Cursor>,
     ) -> Result<Vec<String>, Failure> {
-        let mut query = vec![
-            ("sort_column".to_string(), "created_time".to_string()),
-            ("sort_order".to_string(), "A".to_string()),
-        ];
-        if let Some(since) = since {
-            query.push(("last_modified_time".into(), format_zoho_timestamp(since)));
-        }
-        let mut pages = self
-            .zoho
-            .pages(org, EntityKind::Item, query, Priority::Poll)?;
+        let extra = since
+            .map(|s| vec![("last_modified_time".into(), format_zoho_timestamp(s))])
+            .unwrap_or_default();
         let mut ids = BTreeSet::new();
-        while let Some(page) = pages.next().await {
-            let page = page?;
-            report.api_calls += 1;
-            for record in &page.records {
-                let Some(id) = text(record, "item_id") else {
-                    continue;
-                };
-                if let Some(t) = text(record, "last_modified_time")
-                    .and_then(|t| tds_core::fields::parse_zoho_timestamp(&t))
-                {
-                    if since.is_some_and(|s| t < s) {
-                        continue; // the filter was ignored: outside the window
-                    }
-                    let c = Cursor {
-                        time: t,
-                        id: id.clone(),
-                    };
-                    if high.as_ref().is_none_or(|h| c > *h) {
-                        *high = Some(c);
-                    }
+        self.visit_goods(org, extra, report, |id, record| {
+            if let Some(t) = text(record, "last_modified_time")
+                .and_then(|t| tds_core::fields::parse_zoho_timestamp(&t))
+            {
+                if since.is_some_and(|s| t < s) {
+                    return; // the filter was ignored: outside the window
                 }
-                if !is_service(record) {
-                    ids.insert(id);
+                let c = Cursor {
+                    time: t,
+                    id: id.clone(),
+                };
+                if high.as_ref().is_none_or(|h| c > *h) {
+                    *high = Some(c);
                 }
             }
-        }
+            ids.insert(id);
+        })
+        .await?;
         Ok(ids.into_iter().collect())
     }
 
@@ -388,40 +395,24 @@ impl StockPoller {
         location: &str,
         report: &mut StockReport,
     ) -> Result<Vec<String>, Failure> {
-        let query = vec![
-            ("location_id".to_string(), location.to_string()),
-            ("sort_column".to_string(), "created_time".to_string()),
-            ("sort_order".to_string(), "A".to_string()),
-        ];
         let stored = self.store.stock_on_hand(org, None).await?;
-        let mut pages = self
-            .zoho
-            .pages(org, EntityKind::Item, query, Priority::Poll)?;
         let mut ids = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page?;
-            report.api_calls += 1;
-            for record in &page.records {
-                let Some(id) = text(record, "item_id") else {
-                    continue;
-                };
-                if is_service(record) {
-                    continue;
-                }
-                let listed = record.get("stock_on_hand").and_then(|v| match v {
-                    Value::Number(n) => tds_core::fields::parse_decimal(&n.to_string()),
-                    Value::String(s) => tds_core::fields::parse_decimal(s),
-                    _ => None,
-                });
-                let have = stored
-                    .get(&ItemStock::row_id(&id, location))
-                    .copied()
-                    .flatten();
-                if listed != have {
-                    ids.push(id);
-                }
+        let extra = vec![("location_id".to_string(), location.to_string())];
+        self.visit_goods(org, extra, report, |id, record| {
+            let listed = record.get("stock_on_hand").and_then(|v| match v {
+                Value::Number(n) => tds_core::fields::parse_decimal(&n.to_string()),
+                Value::String(s) => tds_core::fields::parse_decimal(s),
+                _ => None,
+            });
+            let have = stored
+                .get(&ItemStock::row_id(&id, location))
+                .copied()
+                .flatten();
+            if listed != have {
+                ids.push(id);
             }
-        }
+        })
+        .await?;
         Ok(ids)
     }
 
