@@ -16,10 +16,8 @@ use tds_local::LocalEventBus;
 use tds_store::Store;
 use tds_sync::Processor;
 use tds_tests::Moto;
-use tds_zoho::{
-    ClientSettings, Credentials, OrgConfig, SecretString, StaticCredentials, ZohoClient,
-};
-use tds_zoho_sim::{ClientCredentials, Collection, DemoSpec, Simulator, WebhookConfig};
+use tds_zoho::ClientSettings;
+use tds_zoho_sim::{Collection, DemoSpec, Simulator, WebhookConfig};
 
 use crate::webhook_ingest::{credentials_doc, serve_handler};
 
@@ -117,21 +115,12 @@ async fn webhooks_of_every_kind_of_change_leave_the_database_equal_to_zoho(pool:
         ..DemoSpec::default()
     });
     let running = sim.clone().serve_local().await.unwrap();
-    let c = ClientCredentials::default();
-    let zoho = ZohoClient::new(
-        vec![OrgConfig::at(ORG, &running.base_url, &running.base_url)],
-        Arc::new(StaticCredentials::single(
-            ORG,
-            Credentials {
-                client_id: c.client_id,
-                client_secret: SecretString::new(c.client_secret),
-                refresh_token: SecretString::new(c.refresh_token),
-            },
-        )),
+    let zoho = tds_tests::sim_client(
+        ORG,
+        &running.base_url,
         pool.clone(),
         ClientSettings::default(),
-    )
-    .unwrap();
+    );
     let store = Store::from_pool(pool.clone());
     let processor = Processor::new(
         store.clone(),
@@ -268,4 +257,108 @@ async fn webhooks_of_every_kind_of_change_leave_the_database_equal_to_zoho(pool:
         duplicates < i64::try_from(stats.webhooks_sent).unwrap(),
         "duplicates collapsed on their dedupe key"
     );
+}
+
+/// A scheduled sync over the real SQS and S3 protocols: the sample start message (the hourly schedule's
+/// input) goes through entity-processor's handler, its page, details and image jobs travel on the SQS
+/// inbox, and images land in an S3 bucket.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_scheduled_sync_fans_out_over_sqs_and_stores_images_in_s3(pool: PgPool) {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let mut urls = Vec::new();
+    for name in ["tds-inbox", "tds-inbox-dlq"] {
+        let out = sqs.create_queue().queue_name(name).send().await.unwrap();
+        urls.push(out.queue_url().unwrap().to_string());
+    }
+    aws_sdk_s3::Client::new(&config)
+        .create_bucket()
+        .bucket("tds-images")
+        .send()
+        .await
+        .unwrap();
+    let inbox = tds_aws::SqsQueue::new(&config, urls[0].clone());
+    let dlq = tds_aws::SqsQueue::new(&config, urls[1].clone());
+    let blobs = tds_aws::S3BlobStore::new(&config, "tds-images");
+
+    let sim = Simulator::demo(&DemoSpec {
+        items: 250,
+        customers: 4,
+        vendors: 2,
+        invoices: 30,
+        sales_orders: 3,
+        bills: 3,
+        customer_payments: 3,
+        credit_notes: 2,
+        vendor_payments: 2,
+        purchase_orders: 2,
+        ..DemoSpec::default()
+    });
+    let running = sim.clone().serve_local().await.unwrap();
+    let zoho = tds_tests::sim_client(
+        ORG,
+        &running.base_url,
+        pool.clone(),
+        tds_tests::test_client_settings(1_000_000),
+    );
+    running.sim.configure(|c| c.per_minute_limit = 1_000_000);
+    let store = Store::from_pool(pool.clone());
+    let events = LocalEventBus::new();
+    let processor = Processor::new(
+        store.clone(),
+        Arc::new(zoho),
+        events.clone(),
+        Arc::new(dlq.clone()),
+    )
+    .with_inbox(Arc::new(inbox.clone()))
+    .with_blobs(Arc::new(blobs.clone()));
+
+    let sample = format!(
+        "{}/../events/entity-processor/sync-start.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let response = entity_processor::handle(&processor, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let processed = drain(&inbox, &processor).await;
+    assert!(processed > 10, "{processed} jobs");
+
+    let runs = store.recent_runs(Some(ORG), 50).await.unwrap();
+    assert_eq!(runs.len(), 12, "11 kinds and the image run: {runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r.status == tds_store::RunStatus::Completed),
+        "{runs:?}"
+    );
+    let invoices = runs.iter().find(|r| r.entity == "invoice").unwrap();
+    assert_eq!(invoices.counts.changed, 30);
+    assert_eq!(
+        invoices.counts.api_calls, 31,
+        "1 list page and 30 detail GETs (in details jobs)"
+    );
+    assert!(dlq.peek(10).await.unwrap().is_empty());
+
+    let images: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT zoho_id, blob_key, sha256 FROM item_images WHERE org_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(ORG)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected = running.sim.with_state(|s| s.orgs[ORG].images.len());
+    assert_eq!(images.len(), expected);
+    for (item_id, key, sha) in images.iter().take(5) {
+        let (content_type, bytes) = tds_core::ports::BlobStore::get(&blobs, key).await.unwrap();
+        let want = running
+            .sim
+            .with_state(|s| s.orgs[ORG].images[item_id].clone());
+        assert_eq!((content_type, &bytes), (want.content_type, &want.bytes));
+        use sha2::Digest;
+        assert_eq!(&hex::encode(sha2::Sha256::digest(&bytes)), sha);
+    }
+    assert!(events
+        .events()
+        .iter()
+        .any(|e| e.detail_type == "tds.sync.completed"));
 }
