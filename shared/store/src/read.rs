@@ -323,3 +323,55 @@ impl Store {
         .map_err(StoreError::db("read price-book rates"))
     }
 }
+
+impl Store {
+    /// Every live rate: row id → `pricebook_rate`.
+    pub async fn rates_of_books(
+        &self,
+        org_id: &str,
+    ) -> Result<std::collections::HashMap<String, Option<rust_decimal::Decimal>>, StoreError> {
+        let rows: Vec<(String, Option<rust_decimal::Decimal>)> = sqlx::query_as(
+            "SELECT zoho_id, pricebook_rate FROM price_book_rates WHERE org_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read price-book rates"))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Every live stored image: item id → image id.
+    pub async fn image_ids(
+        &self,
+        org_id: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT zoho_id, image_id FROM item_images WHERE org_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read image ids"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect())
+    }
+
+    /// The records of every live row of a kind (for statistics).
+    pub async fn live_records(
+        &self,
+        kind: EntityKind,
+        org_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let sql = format!(
+            "SELECT record FROM {} WHERE org_id = $1 AND deleted_at IS NULL ORDER BY zoho_id",
+            kind.table()
+        );
+        sqlx::query_scalar(&sql)
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("read records"))
+    }
+}

@@ -765,7 +765,7 @@ impl Processor {
     }
 
     /// Tombstones rows Zoho no longer has (as of now); returns how many changed, with their events published.
-    async fn tombstone_ids(
+    pub(crate) async fn tombstone_ids(
         &self,
         org: &str,
         kind: EntityKind,
@@ -795,7 +795,7 @@ impl Processor {
         self.send_jobs(&pending).await
     }
 
-    async fn send_jobs(&self, jobs: &[NewJob]) -> Result<(), Failure> {
+    pub(crate) async fn send_jobs(&self, jobs: &[NewJob]) -> Result<(), Failure> {
         if jobs.is_empty() {
             return Ok(());
         }

@@ -8,7 +8,9 @@
 //! changed, and sort each message into done, retry later, or dead-lettered with its reason. It knows
 //! ports, the store and the Zoho client; it knows nothing about Lambda or SQS.
 
+pub mod compare;
 pub mod jobs;
+pub mod stats;
 pub mod stock;
 
 use std::collections::{BTreeMap, HashMap};
