@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod aws_adapters;
+mod comparison;
 mod end_to_end;
 mod entity_processor;
 mod migrations;

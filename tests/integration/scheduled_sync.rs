@@ -17,19 +17,19 @@ use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
 use tds_zoho::ZohoClient;
 use tds_zoho_sim::{Collection, DemoSpec, RunningSimulator, Simulator};
 
-const ORG: &str = "60001234567";
+pub(crate) const ORG: &str = "60001234567";
 
-struct Harness {
-    sim: RunningSimulator,
-    zoho: Arc<ZohoClient>,
-    store: Store,
-    events: Arc<LocalEventBus>,
-    inbox: Arc<LocalQueue>,
-    dlq: Arc<LocalQueue>,
-    blobs: Option<Arc<DirBlobStore>>,
+pub(crate) struct Harness {
+    pub sim: RunningSimulator,
+    pub zoho: Arc<ZohoClient>,
+    pub store: Store,
+    pub events: Arc<LocalEventBus>,
+    pub inbox: Arc<LocalQueue>,
+    pub dlq: Arc<LocalQueue>,
+    pub blobs: Option<Arc<DirBlobStore>>,
 }
 
-fn small_spec(items: usize) -> DemoSpec {
+pub(crate) fn small_spec(items: usize) -> DemoSpec {
     DemoSpec {
         items,
         customers: 12,
@@ -45,7 +45,11 @@ fn small_spec(items: usize) -> DemoSpec {
     }
 }
 
-async fn harness(pool: PgPool, spec: &DemoSpec, blob_dir: Option<&std::path::Path>) -> Harness {
+pub(crate) async fn harness(
+    pool: PgPool,
+    spec: &DemoSpec,
+    blob_dir: Option<&std::path::Path>,
+) -> Harness {
     let sim = Simulator::demo(spec).serve_local().await.unwrap();
     sim.sim.configure(|c| c.per_minute_limit = 1_000_000);
     let zoho = Arc::new(tds_tests::sim_client(
@@ -67,7 +71,7 @@ async fn harness(pool: PgPool, spec: &DemoSpec, blob_dir: Option<&std::path::Pat
 
 impl Harness {
     /// A processor as entity-processor builds one (a "restart" is a new one).
-    fn processor(&self) -> Processor {
+    pub(crate) fn processor(&self) -> Processor {
         let p = Processor::new(
             self.store.clone(),
             self.zoho.clone(),
@@ -81,7 +85,7 @@ impl Harness {
         }
     }
 
-    async fn start(&self, entities: &[&str], mode: SyncMode) {
+    pub(crate) async fn start(&self, entities: &[&str], mode: SyncMode) {
         let job = SyncJob::Start(StartSync {
             org_id: Some(ORG.into()),
             entities: entities.iter().map(|e| e.to_string()).collect(),
@@ -92,7 +96,7 @@ impl Harness {
     }
 
     /// Delivers inbox messages to `processor` until the queue is empty, as the SQS event source would.
-    async fn drain(&self, processor: &Processor) {
+    pub(crate) async fn drain(&self, processor: &Processor) {
         for _ in 0..100_000 {
             let batch = self.inbox.receive(10).await.unwrap();
             if batch.is_empty() {
@@ -121,7 +125,7 @@ impl Harness {
         panic!("the inbox never drained");
     }
 
-    fn calls(&self) -> HashMap<String, u64> {
+    pub(crate) fn calls(&self) -> HashMap<String, u64> {
         let stats = self.sim.sim.stats();
         let org = stats.orgs.get(ORG).cloned().unwrap_or_default();
         let mut out: HashMap<String, u64> = org.by_endpoint.into_iter().collect();
@@ -129,26 +133,26 @@ impl Harness {
         out
     }
 
-    fn sim_records(&self, c: Collection) -> Vec<Value> {
+    pub(crate) fn sim_records(&self, c: Collection) -> Vec<Value> {
         self.sim
             .sim
             .with_state(|s| s.orgs[ORG].collection(c).cloned().collect())
     }
 
-    fn sim_detail(&self, c: Collection, record: &Value) -> Value {
+    pub(crate) fn sim_detail(&self, c: Collection, record: &Value) -> Value {
         self.sim
             .sim
             .with_state(|s| s.orgs[ORG].render_detail(c, record))
     }
 
-    fn sim_list(&self, c: Collection, record: &Value) -> Value {
+    pub(crate) fn sim_list(&self, c: Collection, record: &Value) -> Value {
         self.sim
             .sim
             .with_state(|s| s.orgs[ORG].render_list(c, record))
     }
 
     /// Sets fields of a record in the simulator without Zoho's bump of `last_modified_time`.
-    fn set_raw(&self, c: Collection, id: &str, fields: Value) {
+    pub(crate) fn set_raw(&self, c: Collection, id: &str, fields: Value) {
         self.sim.sim.with_state(|s| {
             let org = s.orgs.get_mut(ORG).unwrap();
             let record = org.records.get_mut(&c).unwrap().get_mut(id).unwrap();
@@ -158,13 +162,13 @@ impl Harness {
         });
     }
 
-    fn edit(&self, c: Collection, id: &str, fields: Value) {
+    pub(crate) fn edit(&self, c: Collection, id: &str, fields: Value) {
         let mut map: Map<String, Value> = fields.as_object().unwrap().clone();
         map.insert(c.spec().id_field.into(), Value::String(id.into()));
         self.sim.sim.upsert(ORG, c, map).unwrap();
     }
 
-    fn events_of(&self, detail_type: &str) -> Vec<DomainEvent> {
+    pub(crate) fn events_of(&self, detail_type: &str) -> Vec<DomainEvent> {
         self.events
             .events()
             .into_iter()
@@ -172,7 +176,7 @@ impl Harness {
             .collect()
     }
 
-    async fn stored(&self, kind: EntityKind) -> HashMap<String, tds_store::StoredRow> {
+    pub(crate) async fn stored(&self, kind: EntityKind) -> HashMap<String, tds_store::StoredRow> {
         let ids: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT zoho_id FROM {} WHERE org_id = $1 AND deleted_at IS NULL",
             kind.table()
@@ -191,7 +195,7 @@ impl Harness {
     }
 }
 
-fn id_of(c: Collection, record: &Value) -> String {
+pub(crate) fn id_of(c: Collection, record: &Value) -> String {
     match &record[c.spec().id_field] {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -233,7 +237,7 @@ const KINDS: [(Collection, EntityKind, bool); 11] = [
 
 /// PostgreSQL equals the simulator, field by field, for every kind, stock per location and price-book
 /// rates included.
-async fn assert_equal_to_simulator(h: &Harness) {
+pub(crate) async fn assert_equal_to_simulator(h: &Harness) {
     for (c, kind, detail) in KINDS {
         let sim = h.sim_records(c);
         let stored = h.stored(kind).await;
@@ -713,7 +717,7 @@ async fn stock_rows(
 }
 
 /// Sets an item's stock at a location through the simulator's control path (no webhook).
-async fn set_stock(h: &Harness, item: &str, location: &str, qty: i64) {
+pub(crate) async fn set_stock(h: &Harness, item: &str, location: &str, qty: i64) {
     let resp = reqwest::Client::new()
         .post(format!(
             "{}/__sim/orgs/{ORG}/items/{item}/stock",
@@ -726,7 +730,7 @@ async fn set_stock(h: &Harness, item: &str, location: &str, qty: i64) {
     assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
 }
 
-fn goods(h: &Harness) -> Vec<Value> {
+pub(crate) fn goods(h: &Harness) -> Vec<Value> {
     h.sim_records(Collection::Items)
         .into_iter()
         .filter(|r| r["product_type"] != "service")
