@@ -471,3 +471,24 @@ fn the_in_memory_diff_sorts_out_every_case() {
         .contains("colour"));
     let _ = EntityKind::Item;
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn statistics_handler_refuses_bad_input_and_summarises_reports(pool: PgPool) {
+    let (h, _dir) = synced(pool, 40).await;
+    let p = h.processor();
+    h.sim.sim.reset_stats();
+    for (input, needle) in [
+        (json!({"entities": ["widgets"]}), "widgets"),
+        (json!({"heal": "sometimes"}), "heal"),
+        (json!({"org_id": "42"}), "42"),
+    ] {
+        let err = statistics::handle(&p, input.clone()).await.unwrap_err();
+        assert!(err.contains(needle), "{input}: {err}");
+    }
+    assert_eq!(h.calls().get("total").copied().unwrap_or(0), 0);
+    let out = statistics::handle(&p, json!({})).await.unwrap();
+    let r = &out["reports"][0];
+    assert_eq!(r["org_id"], ORG);
+    assert_eq!(r["severity"], "perfect");
+    assert!(r["kinds"].as_array().unwrap().len() >= 11);
+}

@@ -990,24 +990,24 @@ fn schedule_inputs_and_sample_payloads_are_valid() {
         .filter_map(|l| l.trim().strip_prefix("Input: '"))
         .map(|l| l.trim_end_matches('\''))
         .collect();
-    assert_eq!(inputs.len(), 4, "{inputs:?}");
+    assert_eq!(inputs.len(), 6, "{inputs:?}");
     let mut modes = BTreeSet::new();
     for input in inputs {
         let v: Value = serde_json::from_str(input).unwrap();
-        match v.get("sync") {
-            Some(job) => {
-                let SyncJob::Start(start) = serde_json::from_value(job.clone()).unwrap() else {
-                    panic!("a schedule must start syncs: {input}");
-                };
-                tds_sync::jobs::resolve_entities(&start.entities).unwrap();
-                modes.insert(format!("sync {}", start.mode.as_str()));
-            }
-            None => {
-                modes.insert(format!(
-                    "stock {}",
-                    StockRequest::parse(&v).unwrap().mode.as_str()
-                ));
-            }
+        if let Some(job) = v.get("sync") {
+            let SyncJob::Start(start) = serde_json::from_value(job.clone()).unwrap() else {
+                panic!("a schedule must start syncs: {input}");
+            };
+            tds_sync::jobs::resolve_entities(&start.entities).unwrap();
+            modes.insert(format!("sync {}", start.mode.as_str()));
+        } else if v.get("mode").is_some() {
+            modes.insert(format!(
+                "stock {}",
+                StockRequest::parse(&v).unwrap().mode.as_str()
+            ));
+        } else {
+            let r = tds_sync::compare::CompareRequest::parse(&v).unwrap();
+            modes.insert(format!("compare heal={}", r.heal));
         }
     }
     let want: BTreeSet<String> = [
@@ -1015,11 +1015,18 @@ fn schedule_inputs_and_sample_payloads_are_valid() {
         "sync incremental",
         "stock full",
         "stock incremental",
+        "compare heal=true",
+        "compare heal=false",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     assert_eq!(modes, want);
+    for file in ["compare-and-heal", "dry-run", "snapshot", "items-only"] {
+        let text =
+            std::fs::read_to_string(format!("{root}/events/statistics/{file}.json")).unwrap();
+        tds_sync::compare::CompareRequest::parse(&serde_json::from_str(&text).unwrap()).unwrap();
+    }
     for file in [
         "incremental-all",
         "full-all",
