@@ -85,6 +85,15 @@ impl Simulator {
         self.with_state(|s| s.stats = Stats::default());
     }
 
+    /// Forgets the calls the rate limits have counted (per-minute windows and daily quotas), as if a
+    /// new day had begun: for a benchmark that measures from a quiet start after loading data.
+    pub fn reset_limits(&self) {
+        self.with_state(|s| {
+            s.windows.clear();
+            s.daily.clear();
+        });
+    }
+
     /// Changes the configuration.
     pub fn configure(&self, f: impl FnOnce(&mut SimConfig)) {
         self.with_state(|s| f(&mut s.config));
