@@ -2,6 +2,7 @@
 //! database (`#[sqlx::test]` creates and drops it; `DATABASE_URL` points at the server).
 #![allow(clippy::unwrap_used)]
 
+mod admin_api;
 mod aws_adapters;
 mod comparison;
 mod end_to_end;

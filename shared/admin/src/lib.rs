@@ -1,0 +1,621 @@
+//! The admin API: one axum router for the admin-api Lambda and the local stack alike.
+//!
+//! Every route needs `Authorization: Bearer <token>` matching one of the configured tokens (compared in
+//! constant time); anything else is a 401 with a JSON message. Errors are JSON `{"error": "..."}` with a
+//! status that says whose fault it was. The routes only translate HTTP to the sync core, the store and
+//! the ports: no logic of their own. The routes and their shapes are documented in `openapi.json`
+//! beside this crate, which a test checks against [`ROUTES`].
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tds_core::ports::{Queue, Redrive};
+use tds_core::webhook::secrets_match;
+use tds_core::EntityKind;
+use tds_store::Store;
+use tds_sync::compare::CompareRequest;
+use tds_sync::stock::{StockPoller, StockRequest};
+use tds_sync::{Failure, Processor, StartSync, SyncMode};
+
+/// Every route: (method, path as in `openapi.json`).
+pub const ROUTES: [(&str, &str); 24] = [
+    ("get", "/api/tds/health"),
+    ("get", "/api/tds/status"),
+    ("post", "/api/tds/sync"),
+    ("get", "/api/tds/sync-runs"),
+    ("get", "/api/tds/sync-runs/{id}"),
+    ("get", "/api/tds/queue"),
+    ("get", "/api/tds/deadletter"),
+    ("post", "/api/tds/deadletter/retry"),
+    ("post", "/api/tds/stock/sync"),
+    ("get", "/api/tds/statistics/overview"),
+    ("get", "/api/tds/statistics/compare"),
+    ("get", "/api/tds/statistics/items"),
+    ("get", "/api/tds/statistics/customers"),
+    ("get", "/api/tds/statistics/vendors"),
+    ("get", "/api/tds/statistics/pricelists"),
+    ("get", "/api/tds/statistics/stock"),
+    ("get", "/api/tds/statistics/images"),
+    ("get", "/api/tds/statistics/history"),
+    ("post", "/api/tds/statistics/sync-differences"),
+    ("get", "/api/bff/tds/status"),
+    ("get", "/api/bff/tds/recent"),
+    ("get", "/api/tds/alerts"),
+    ("get", "/api/tds/cursors"),
+    ("get", "/api/tds/organizations"),
+];
+
+/// What the routes work with.
+pub struct Admin {
+    /// The database.
+    pub store: Store,
+    /// The sync core (starts syncs, compares, heals).
+    pub processor: Arc<Processor>,
+    /// The stock poller.
+    pub poller: Arc<StockPoller>,
+    /// The inbox queue.
+    pub inbox: Arc<dyn Queue>,
+    /// Its dead-letter queue.
+    pub dead_letters: Arc<dyn Queue>,
+    /// Moves dead letters back to the inbox.
+    pub redrive: Arc<dyn Redrive>,
+    /// Accepted bearer tokens.
+    pub tokens: Vec<String>,
+    /// Configured organisations.
+    pub orgs: Vec<String>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("orgs", &self.orgs)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error answer: status and message.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<tds_store::StoreError> for ApiError {
+    fn from(e: tds_store::StoreError) -> Self {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Retry(r) => ApiError(StatusCode::SERVICE_UNAVAILABLE, r),
+            Failure::Permanent(r) => ApiError(StatusCode::BAD_REQUEST, r),
+        }
+    }
+}
+
+impl From<tds_core::ports::PortError> for ApiError {
+    fn from(e: tds_core::ports::PortError) -> Self {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+type Answer = Result<Json<Value>, ApiError>;
+type Shared = State<Arc<Admin>>;
+
+/// The router with every route behind the bearer-token check.
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/api/tds/health", get(health))
+        .route("/api/tds/status", get(status))
+        .route("/api/tds/sync", post(start_sync))
+        .route("/api/tds/sync-runs", get(sync_runs))
+        .route("/api/tds/sync-runs/{id}", get(sync_run))
+        .route("/api/tds/queue", get(queue))
+        .route("/api/tds/deadletter", get(deadletter))
+        .route("/api/tds/deadletter/retry", post(deadletter_retry))
+        .route("/api/tds/stock/sync", post(stock_sync))
+        .route("/api/tds/statistics/overview", get(statistics_overview))
+        .route("/api/tds/statistics/compare", get(statistics_compare))
+        .route("/api/tds/statistics/history", get(statistics_history))
+        .route(
+            "/api/tds/statistics/sync-differences",
+            post(sync_differences),
+        )
+        .route("/api/tds/statistics/{group}", get(statistics_group))
+        .route("/api/bff/tds/status", get(bff_status))
+        .route("/api/bff/tds/recent", get(bff_recent))
+        .route("/api/tds/alerts", get(alerts))
+        .route("/api/tds/cursors", get(cursors))
+        .route("/api/tds/organizations", get(organizations))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            authenticate,
+        ))
+        .with_state(admin)
+}
+
+async fn authenticate(
+    State(admin): Shared,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match given {
+        None => ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer <token>)".into(),
+        )
+        .into_response(),
+        Some(t) if !t.is_empty() && admin.tokens.iter().any(|k| secrets_match(t, k)) => {
+            next.run(request).await
+        }
+        Some(_) => {
+            ApiError(StatusCode::UNAUTHORIZED, "invalid bearer token".into()).into_response()
+        }
+    }
+}
+
+/// `?org_id=` (defaults to the only configured organisation).
+#[derive(Debug, Deserialize)]
+struct OrgQuery {
+    org_id: Option<String>,
+}
+
+fn org_of(admin: &Admin, org: Option<String>) -> Result<String, ApiError> {
+    match org {
+        Some(o) if admin.orgs.contains(&o) => Ok(o),
+        Some(o) => Err(bad_request(format!(
+            "unknown organisation {o}; configured: {}",
+            admin.orgs.join(", ")
+        ))),
+        None if admin.orgs.len() == 1 => Ok(admin.orgs[0].clone()),
+        None => Err(bad_request(format!(
+            "several organisations are configured: pass org_id ({})",
+            admin.orgs.join(", ")
+        ))),
+    }
+}
+
+fn run_json(r: &tds_store::SyncRun) -> Value {
+    json!({"id": r.id, "org_id": r.org_id, "entity": r.entity, "mode": r.mode, "trigger": r.trigger,
+           "status": r.status.as_str(), "pages": r.counts.pages, "fetched": r.counts.fetched,
+           "changed": r.counts.changed, "unchanged": r.counts.unchanged, "failed": r.counts.failed,
+           "api_calls": r.counts.api_calls, "started_at": r.started_at, "finished_at": r.finished_at,
+           "duration_ms": r.duration_ms, "error": r.error})
+}
+
+async fn health(State(admin): Shared) -> Response {
+    let mut reasons = Vec::new();
+    let mut level = 0; // 0 healthy, 1 degraded, 2 unhealthy
+    let database = match sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(admin.store.pool())
+        .await
+    {
+        Ok(_) => json!({"ok": true}),
+        Err(e) => {
+            level = 2;
+            reasons.push(format!("database unreachable: {e}"));
+            json!({"ok": false})
+        }
+    };
+    let queue = match (admin.inbox.stats().await, admin.dead_letters.stats().await) {
+        (Ok(i), Ok(d)) => {
+            if d.visible > 0 {
+                level = level.max(1);
+                reasons.push(format!("{} message(s) in the dead-letter queue", d.visible));
+            }
+            json!({"ok": true, "inbox": i, "deadletter": d})
+        }
+        (i, d) => {
+            level = 2;
+            let e = i
+                .err()
+                .or(d.err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            reasons.push(format!("queue unreachable: {e}"));
+            json!({"ok": false})
+        }
+    };
+    let tokens: Vec<(String, Option<chrono::DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT credential_id, expires_at FROM tds_token_cache ORDER BY credential_id",
+    )
+    .fetch_all(admin.store.pool())
+    .await
+    .unwrap_or_default();
+    let zoho = json!({"organizations": admin.orgs, "tokens": tokens.iter().map(|(id, exp)| json!({
+        "credential": id, "expires_at": exp, "valid": exp.is_some_and(|e| e > Utc::now())})).collect::<Vec<_>>()});
+    let last = admin
+        .store
+        .recent_runs(None, 1)
+        .await
+        .ok()
+        .and_then(|r| r.into_iter().next());
+    if let Some(run) = &last {
+        if run.status == tds_store::RunStatus::Failed {
+            level = level.max(1);
+            reasons.push(format!(
+                "the last sync run ({} {}) failed: {}",
+                run.entity,
+                run.mode,
+                run.error.clone().unwrap_or_default()
+            ));
+        }
+    }
+    let status = ["healthy", "degraded", "unhealthy"][level];
+    let code = if level == 2 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        Json(
+            json!({"status": status, "reasons": reasons, "database": database, "queue": queue,
+                       "zoho": zoho, "last_sync": last.as_ref().map(run_json)}),
+        ),
+    )
+        .into_response()
+}
+
+async fn status(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+    let org = org_of(&admin, q.org_id)?;
+    let mut entities = serde_json::Map::new();
+    for kind in EntityKind::ALL {
+        let c = admin.store.counts(kind, &org).await?;
+        let cursor = admin.store.cursor(&org, kind).await?;
+        entities.insert(
+            kind.as_str().into(),
+            json!({"rows": c.active, "tombstoned": c.deleted,
+            "cursor": cursor.map(|c| json!({"time": c.time, "id": c.id}))}),
+        );
+    }
+    let runs: Vec<Value> = admin
+        .store
+        .recent_runs(Some(&org), 10)
+        .await?
+        .iter()
+        .map(run_json)
+        .collect();
+    Ok(Json(
+        json!({"org_id": org, "entities": entities, "recent_runs": runs,
+                   "queue": {"inbox": admin.inbox.stats().await?, "deadletter": admin.dead_letters.stats().await?}}),
+    ))
+}
+
+/// Body of `POST /api/tds/sync`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    entities: Option<Vec<String>>,
+    #[serde(default = "incremental")]
+    mode: SyncMode,
+}
+
+fn incremental() -> SyncMode {
+    SyncMode::Incremental
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
+    let body = if body.trim().is_empty() { "{}" } else { body };
+    serde_json::from_str(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
+async fn start_sync(
+    State(admin): Shared,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: SyncBody = json_body(&body)?;
+    let entities = match (b.entities, b.entity) {
+        (Some(e), _) => e,
+        (None, Some(e)) => vec![e],
+        (None, None) => vec!["all".into()],
+    };
+    if let Some(org) = &b.org_id {
+        org_of(&admin, Some(org.clone()))?;
+    }
+    let runs = admin
+        .processor
+        .start_sync(&StartSync {
+            org_id: b.org_id,
+            entities,
+            mode: b.mode,
+            trigger: "admin-api".into(),
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"run_ids": runs, "mode": b.mode})),
+    ))
+}
+
+/// Pagination and filters of run lists.
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    org_id: Option<String>,
+    entity: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn sync_runs(State(admin): Shared, Query(q): Query<RunsQuery>) -> Answer {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(bad_request("limit must be between 1 and 500"));
+    }
+    let offset = q.offset.unwrap_or(0).max(0);
+    if let Some(s) = &q.status {
+        if !["running", "completed", "failed"].contains(&s.as_str()) {
+            return Err(bad_request(format!(
+                "status must be running, completed or failed, not {s}"
+            )));
+        }
+    }
+    let all = admin
+        .store
+        .recent_runs(q.org_id.as_deref(), offset + limit + 1000)
+        .await?;
+    let filtered: Vec<Value> = all
+        .iter()
+        .filter(|r| q.entity.as_deref().is_none_or(|e| r.entity == e))
+        .filter(|r| q.status.as_deref().is_none_or(|s| r.status.as_str() == s))
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(run_json)
+        .collect();
+    Ok(Json(
+        json!({"runs": filtered, "limit": limit, "offset": offset}),
+    ))
+}
+
+async fn sync_run(State(admin): Shared, Path(id): Path<String>) -> Answer {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| bad_request(format!("run id must be a number, not {id}")))?;
+    match admin.store.run(id).await? {
+        Some(r) => Ok(Json(run_json(&r))),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no sync run {id}"))),
+    }
+}
+
+async fn queue(State(admin): Shared) -> Answer {
+    Ok(Json(
+        json!({"inbox": admin.inbox.stats().await?, "deadletter": admin.dead_letters.stats().await?}),
+    ))
+}
+
+/// `?limit=`.
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn deadletter(State(admin): Shared, Query(q): Query<LimitQuery>) -> Answer {
+    let limit = q.limit.unwrap_or(10).clamp(1, 10);
+    let messages: Vec<Value> = admin
+        .dead_letters
+        .peek(limit)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let body: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+            json!({"message_id": m.message_id, "receive_count": m.receive_count, "sent_at": m.sent_at,
+                   "reason": body.get("reason"), "failed_at": body.get("failed_at"),
+                   "original": body.get("original").cloned().unwrap_or(Value::String(m.body.clone()))})
+        })
+        .collect();
+    Ok(Json(
+        json!({"messages": messages, "depth": admin.dead_letters.stats().await?.visible}),
+    ))
+}
+
+/// Body of `POST /api/tds/deadletter/retry`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    #[serde(default)]
+    max: Option<usize>,
+}
+
+async fn deadletter_retry(State(admin): Shared, body: String) -> Answer {
+    let b: RetryBody = json_body(&body)?;
+    let moved = admin
+        .redrive
+        .redrive(b.max.unwrap_or(100).clamp(1, 10_000))
+        .await?;
+    Ok(Json(json!({"moved": moved})))
+}
+
+async fn stock_sync(State(admin): Shared, body: String) -> Answer {
+    let input: Value = json_body(&body)?;
+    let request = StockRequest::parse(&input).map_err(bad_request)?;
+    let reports = admin.poller.poll(&request).await?;
+    Ok(Json(json!({"mode": request.mode, "reports": reports})))
+}
+
+async fn latest_report(admin: &Admin, org: &str) -> Result<Option<Value>, ApiError> {
+    sqlx::query_scalar(
+        "SELECT report FROM tds_comparison_reports WHERE org_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(org)
+    .fetch_optional(admin.store.pool())
+    .await
+    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
+async fn statistics_overview(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+    let org = org_of(&admin, q.org_id)?;
+    let Some(r) = latest_report(&admin, &org).await? else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no comparison yet: POST /api/tds/statistics/sync-differences".into(),
+        ));
+    };
+    let kinds: Vec<Value> = r["kinds"].as_array().cloned().unwrap_or_default().iter().map(|k| {
+        let diff = ["missing_locally", "deleted_in_zoho", "stale", "mismatched"]
+            .iter().map(|f| k[*f].as_array().map_or(0, Vec::len)).sum::<usize>();
+        json!({"kind": k["kind"], "zoho_total": k["zoho_total"], "local_total": k["local_total"], "differences": diff})
+    }).collect();
+    Ok(Json(
+        json!({"org_id": org, "report_id": r["report_id"], "match_pct": r["match_pct"],
+                   "health_score": r["health_score"], "severity": r["severity"], "kinds": kinds,
+                   "recommendations": r["recommendations"]}),
+    ))
+}
+
+async fn statistics_compare(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+    let org = org_of(&admin, q.org_id)?;
+    latest_report(&admin, &org).await?.map(Json).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "no comparison yet: POST /api/tds/statistics/sync-differences".into(),
+        )
+    })
+}
+
+async fn statistics_group(
+    State(admin): Shared,
+    Path(group): Path<String>,
+    Query(q): Query<OrgQuery>,
+) -> Answer {
+    let key = match group.as_str() {
+        "items" | "customers" | "vendors" | "stock" | "images" => group.clone(),
+        "pricelists" => "price_lists".into(),
+        other => return Err(ApiError(StatusCode::NOT_FOUND, format!(
+            "no statistics group {other}: items, customers, vendors, pricelists, stock, images, overview, compare, history"))),
+    };
+    let org = org_of(&admin, q.org_id)?;
+    let report = latest_report(&admin, &org).await?.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "no statistics yet: POST /api/tds/statistics/sync-differences".into(),
+        )
+    })?;
+    Ok(Json(
+        json!({"org_id": org, "group": group, "statistics": report["statistics"][key.as_str()]}),
+    ))
+}
+
+/// `?entity=&limit=&org_id=`.
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    org_id: Option<String>,
+    entity: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn statistics_history(State(admin): Shared, Query(q): Query<HistoryQuery>) -> Answer {
+    let org = org_of(&admin, q.org_id)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let rows: Vec<(i64, chrono::DateTime<Utc>, String, String, Value)> = sqlx::query_as(
+        "SELECT id, taken_at, source, entity, stats FROM tds_statistics_history
+         WHERE org_id = $1 AND ($2::text IS NULL OR entity = $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(&org)
+    .bind(q.entity.as_deref())
+    .bind(limit)
+    .fetch_all(admin.store.pool())
+    .await
+    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let history: Vec<Value> = rows.into_iter().map(|(id, at, source, entity, stats)| {
+        json!({"id": id, "taken_at": at, "source": source, "entity": entity, "stats": stats})
+    }).collect();
+    Ok(Json(json!({"org_id": org, "history": history})))
+}
+
+async fn sync_differences(State(admin): Shared, body: String) -> Answer {
+    let input: Value = json_body(&body)?;
+    let request = CompareRequest::parse(&input).map_err(bad_request)?;
+    let reports = admin.processor.compare(&request).await?;
+    Ok(Json(json!({"reports": reports})))
+}
+
+async fn bff_status(State(admin): Shared) -> Answer {
+    let last = admin.store.recent_runs(None, 1).await?.into_iter().next();
+    let dlq = admin.dead_letters.stats().await?.visible;
+    let inbox = admin.inbox.stats().await?;
+    Ok(Json(
+        json!({"ok": dlq == 0 && last.as_ref().is_none_or(|r| r.status != tds_store::RunStatus::Failed),
+                   "inbox": inbox.visible + inbox.in_flight, "deadletter": dlq,
+                   "last_sync": last.map(|r| json!({"entity": r.entity, "status": r.status.as_str(), "at": r.started_at}))}),
+    ))
+}
+
+async fn bff_recent(State(admin): Shared) -> Answer {
+    let runs: Vec<Value> = admin.store.recent_runs(None, 5).await?.iter().map(|r| {
+        json!({"id": r.id, "entity": r.entity, "mode": r.mode, "status": r.status.as_str(), "changed": r.counts.changed})
+    }).collect();
+    Ok(Json(json!({"runs": runs})))
+}
+
+/// An alert as read: id, raised at, severity, kind, message, resolved at.
+type AlertRow = (
+    i64,
+    chrono::DateTime<Utc>,
+    String,
+    String,
+    String,
+    Option<chrono::DateTime<Utc>>,
+);
+
+async fn alerts(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+    let org = org_of(&admin, q.org_id)?;
+    let rows: Vec<AlertRow> = sqlx::query_as(
+        "SELECT id, raised_at, severity, kind, message, resolved_at FROM tds_alerts WHERE org_id = $1 ORDER BY id DESC LIMIT 100",
+    )
+    .bind(&org)
+    .fetch_all(admin.store.pool())
+    .await
+    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let alerts: Vec<Value> = rows.into_iter().map(|(id, at, severity, kind, message, resolved)| json!({
+        "id": id, "raised_at": at, "severity": severity, "kind": kind, "message": message, "resolved_at": resolved})).collect();
+    Ok(Json(json!({"org_id": org, "alerts": alerts})))
+}
+
+async fn cursors(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+    let org = org_of(&admin, q.org_id)?;
+    let mut out = serde_json::Map::new();
+    for kind in EntityKind::ALL {
+        if let Some(c) = admin.store.cursor(&org, kind).await? {
+            out.insert(kind.as_str().into(), json!({"time": c.time, "id": c.id}));
+        }
+    }
+    Ok(Json(json!({"org_id": org, "cursors": out})))
+}
+
+async fn organizations(State(admin): Shared) -> Answer {
+    Ok(Json(json!({"organizations": admin.orgs})))
+}
