@@ -200,3 +200,29 @@ where
     .map_err(StoreError::db("record sync jobs"))?;
     Ok(())
 }
+
+impl Store {
+    /// Pending jobs of every run still marked running (oldest run first): what a restarted local stack,
+    /// whose in-process queue died with it, sends again.
+    pub async fn pending_jobs_of_running_runs(&self) -> Result<Vec<(i64, NewJob)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT j.run_id, j.job_key, j.body FROM tds_sync_jobs j JOIN tds_sync_runs r ON r.id = j.run_id
+             WHERE r.status = 'running' AND j.done_at IS NULL ORDER BY j.run_id, j.created_at, j.job_key",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read pending sync jobs"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("run_id")?,
+                    NewJob {
+                        key: r.try_get("job_key")?,
+                        body: r.try_get("body")?,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::db("read pending sync jobs"))
+    }
+}

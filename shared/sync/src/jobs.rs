@@ -388,6 +388,16 @@ impl Processor {
         }
     }
 
+    /// Sends again every pending job of every running run (a job row is written before its message,
+    /// so this loses nothing; a job already done is skipped when its duplicate arrives). For a queue
+    /// that does not survive a restart (the local stack); returns how many were sent.
+    pub async fn resume_pending(&self) -> Result<usize, Failure> {
+        let pending = self.store.pending_jobs_of_running_runs().await?;
+        let jobs: Vec<NewJob> = pending.into_iter().map(|(_, j)| j).collect();
+        self.send_jobs(&jobs).await?;
+        Ok(jobs.len())
+    }
+
     /// Opens the runs a start message asks for; returns their ids.
     pub async fn start_sync(&self, start: &StartSync) -> Result<Vec<i64>, Failure> {
         let kinds = resolve_entities(&start.entities).map_err(Failure::Permanent)?;

@@ -1,0 +1,71 @@
+//! `tds`: the operator's command.
+//!
+//! `tds up` runs all of TDS in one process on this machine: PostgreSQL from `DATABASE_URL` (default
+//! the machine's server at 127.0.0.1:5432, database `tds_local`, created if missing), migrated; Zoho
+//! from `TDS_ZOHO_CREDENTIALS`/`_FILE`, or an embedded simulator with a demo organisation whose
+//! webhooks are signed and sent to the local ingest; the inbox as an in-process queue with visibility
+//! timeout, receive count and a dead-letter queue; a local event log; images in a directory; webhooks
+//! and the admin API on one HTTP port; an initial full sync; and the schedules of template.yaml on
+//! their intervals (divided by `--time-scale` for demos). `tds sim` runs the simulator alone.
+//! Every piece is the production core behind the same ports the Lambdas use.
+
+mod up;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  tds up [--port P] [--items N] [--time-scale X] [--data-dir DIR] [--no-initial-sync] [--zoho-per-minute N]
+  tds sim [zoho-sim options: --items N --port P ...]
+  tds help
+
+environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/tds_local),
+             TDS_ZOHO_CREDENTIALS or TDS_ZOHO_CREDENTIALS_FILE (default: the embedded simulator),
+             TDS_ADMIN_TOKEN (default: generated and printed), RUST_LOG";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tds: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match args.first().map(String::as_str) {
+        Some("up") => match up::Options::parse(&args[1..]) {
+            Ok(options) => runtime.block_on(up::run(options)),
+            Err(e) => Err(e),
+        },
+        Some("sim") => {
+            // The simulator's own binary parses its options.
+            let status = std::process::Command::new(
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.parent().map(|d| d.join("zoho-sim")))
+                    .unwrap_or_else(|| "zoho-sim".into()),
+            )
+            .args(&args[1..])
+            .status();
+            match status {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(format!("zoho-sim exited with {s}")),
+                Err(e) => Err(format!(
+                    "cannot run zoho-sim ({e}); build it with `cargo build -p tds-zoho-sim`"
+                )),
+            }
+        }
+        Some("help") | Some("--help") | Some("-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+        None => Err(format!("no command given\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tds: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

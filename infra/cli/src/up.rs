@@ -1,0 +1,508 @@
+//! `tds up`: the local stack in one process (see the crate docs). Wiring only: every piece of logic is
+//! the production core behind the ports the Lambdas use, with the local twins plugged in.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use tds_admin::Admin;
+use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
+use tds_core::ports::Queue;
+use tds_local::{DirBlobStore, LocalEventBus, LocalQueue, LocalRedrive, MemorySecrets};
+use tds_store::{Store, StoreConfig};
+use tds_sync::compare::CompareRequest;
+use tds_sync::stock::{StockPoller, StockRequest};
+use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
+use tds_zoho::{ClientSettings, DataCentre, StaticCredentials, ZohoClient};
+use tds_zoho_sim::{DemoSpec, RunningSimulator, Simulator, WebhookConfig};
+
+const DEFAULT_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/tds_local";
+
+/// Options of `tds up`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    port: u16,
+    items: usize,
+    time_scale: f64,
+    data_dir: PathBuf,
+    initial_sync: bool,
+    zoho_per_minute: u32,
+}
+
+impl Options {
+    /// Parses `tds up` arguments; an unknown or malformed one is an error that names it.
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut o = Options {
+            port: 8080,
+            items: 3000,
+            time_scale: 1.0,
+            data_dir: std::env::var("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/tds/local"))
+                .unwrap_or_else(|_| PathBuf::from(".tds-local")),
+            initial_sync: true,
+            zoho_per_minute: 100,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match a.as_str() {
+                "--port" => {
+                    o.port = value("--port")?
+                        .parse()
+                        .map_err(|_| "--port must be a port number (0 picks a free one)".to_string())?
+                }
+                "--items" => {
+                    o.items = value("--items")?
+                        .parse()
+                        .map_err(|_| "--items must be a whole number".to_string())?
+                }
+                "--time-scale" => {
+                    o.time_scale = value("--time-scale")?
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| *x > 0.0 && x.is_finite())
+                        .ok_or_else(|| "--time-scale must be a positive number (60 runs an hour's schedule every minute)".to_string())?
+                }
+                "--data-dir" => o.data_dir = PathBuf::from(value("--data-dir")?),
+                "--no-initial-sync" => o.initial_sync = false,
+                "--zoho-per-minute" => {
+                    o.zoho_per_minute = value("--zoho-per-minute")?
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| "--zoho-per-minute must be a positive whole number".to_string())?
+                }
+                other => return Err(format!("unknown option {other:?} for `tds up`")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut buf);
+    }
+    if buf.iter().all(|b| *b == 0) {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        buf = seed.into_bytes();
+        buf.truncate(bytes);
+    }
+    hex::encode(buf)
+}
+
+/// The database: `DATABASE_URL`, or `tds_local` on the machine's server (created when missing).
+async fn database() -> Result<(Store, String), String> {
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => {
+            let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
+            let pool = sqlx::PgPool::connect(admin_url).await.map_err(|e| {
+                format!(
+                    "cannot reach PostgreSQL at {admin_url} ({e}); start it or set DATABASE_URL"
+                )
+            })?;
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tds_local')",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| format!("cannot query PostgreSQL at {admin_url}: {e}"))?;
+            if !exists {
+                sqlx::query("CREATE DATABASE tds_local")
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| format!("cannot create database tds_local: {e}"))?;
+            }
+            DEFAULT_DATABASE.to_string()
+        }
+    };
+    let config = StoreConfig::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        "TDS_DB_MAX_CONNECTIONS" => Some(std::env::var(name).unwrap_or_else(|_| "8".into())),
+        other => std::env::var(other).ok(),
+    })
+    .map_err(|e| e.to_string())?;
+    let shown = config.redacted_url();
+    let store = Store::connect_lazy(&config).map_err(|e| e.to_string())?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database at {shown}: {e}"))?;
+    Ok((store, shown))
+}
+
+/// Zoho: the configured credentials, or the embedded simulator (its webhooks signed and sent to `hook_url`).
+async fn zoho(
+    items: usize,
+    per_minute: u32,
+    hook_base: &str,
+) -> Result<(String, Option<RunningSimulator>, String), String> {
+    if let Ok(doc) = std::env::var("TDS_ZOHO_CREDENTIALS") {
+        return Ok((
+            doc,
+            None,
+            "the organisations in TDS_ZOHO_CREDENTIALS".into(),
+        ));
+    }
+    if let Ok(path) = std::env::var("TDS_ZOHO_CREDENTIALS_FILE") {
+        let doc = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read TDS_ZOHO_CREDENTIALS_FILE {path}: {e}"))?;
+        return Ok((doc, None, format!("the organisations in {path}")));
+    }
+    let spec = DemoSpec::with_items(items);
+    let sim = Simulator::demo(&spec)
+        .serve_local()
+        .await
+        .map_err(|e| format!("cannot start the embedded Zoho simulator: {e}"))?;
+    sim.sim.configure(|c| c.per_minute_limit = per_minute);
+    let client = tds_zoho_sim::ClientCredentials::default();
+    let (secret, signing) = (random_hex(16), random_hex(16));
+    sim.sim.configure_webhooks(Some(WebhookConfig {
+        url: format!("{hook_base}/{}", spec.org_id),
+        header_secret: Some(("X-TDS-Webhook-Secret".into(), secret.clone())),
+        signing_secret: Some(signing.clone()),
+        include_action: true,
+        ..WebhookConfig::default()
+    }));
+    let doc = json!({"organizations": [{
+        "organization_id": spec.org_id, "client_id": client.client_id, "client_secret": client.client_secret,
+        "refresh_token": client.refresh_token, "accounts_server": sim.base_url, "api_domain": sim.base_url,
+        "webhook": {"header": "X-TDS-Webhook-Secret", "secret": secret, "signing_secret": signing}
+    }]})
+    .to_string();
+    let what = format!(
+        "embedded simulator at {} (organisation {}, {items} items; control API {}/__sim/stats)",
+        sim.base_url, spec.org_id, sim.base_url
+    );
+    Ok((doc, Some(sim), what))
+}
+
+/// Serves webhooks through the webhook-ingest handler, as API Gateway would call it.
+async fn ingest_route(
+    ingest: Arc<WebhookIngest>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 4 << 20).await else {
+        return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+    };
+    let mut lreq = lambda_http::http::Request::builder()
+        .method(parts.method.as_str())
+        .uri(parts.uri.to_string());
+    for (k, v) in parts.headers.iter() {
+        lreq = lreq.header(k.as_str(), v.as_bytes());
+    }
+    let Ok(lreq) = lreq.body(lambda_http::Body::Binary(bytes.to_vec())) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "malformed request").into_response();
+    };
+    let resp = webhook_ingest::handle(&ingest, lreq).await;
+    let status = axum::http::StatusCode::from_u16(resp.status().as_u16())
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let text = match resp.into_body() {
+        lambda_http::Body::Text(t) => t,
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    (status, [("content-type", "application/json")], text).into_response()
+}
+
+/// entity-processor's loop over the in-process inbox.
+async fn worker(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
+    loop {
+        let batch = match inbox.receive(10).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "inbox receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let incoming = batch
+            .iter()
+            .map(|m| Incoming {
+                message_id: m.message_id.clone(),
+                body: m.body.clone(),
+            })
+            .collect();
+        for (m, (_, d)) in batch.iter().zip(processor.process(incoming).await) {
+            match d {
+                // Redelivered after the visibility timeout; dead-lettered after five receives.
+                Disposition::Retry(reason) => tracing::warn!(%reason, "message will be retried"),
+                _ => {
+                    if let Err(e) = inbox.delete(&m.receipt_handle).await {
+                        tracing::warn!(error = %e, "delete failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a schedule does.
+enum Task {
+    Sync(SyncMode),
+    Stock(&'static str),
+    Compare(bool),
+}
+
+/// Runs `task` every `every` (the template's default interval divided by the time scale).
+fn schedule(
+    name: &'static str,
+    every: Duration,
+    task: Task,
+    processor: Arc<Processor>,
+    poller: Arc<StockPoller>,
+    inbox: Arc<LocalQueue>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            tracing::info!(schedule = name, "schedule fired");
+            let outcome = match &task {
+                Task::Sync(mode) => {
+                    let start = SyncJob::Start(StartSync {
+                        org_id: None,
+                        entities: vec!["all".into()],
+                        mode: *mode,
+                        trigger: "schedule".into(),
+                    });
+                    inbox
+                        .send(start.to_body())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                Task::Stock(mode) => match StockRequest::parse(&json!({"mode": mode})) {
+                    Ok(r) => poller.poll(&r).await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                },
+                Task::Compare(heal) => match CompareRequest::parse(&json!({"heal": heal})) {
+                    Ok(r) => processor
+                        .compare(&r)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = outcome {
+                tracing::error!(schedule = name, error = %e, "scheduled task failed");
+            }
+        }
+    });
+}
+
+/// Runs the local stack until Ctrl-C.
+pub async fn run(o: Options) -> Result<(), String> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{} ({e}); pass --port", o.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let base = format!("http://{addr}");
+
+    let (store, database_shown) = database().await?;
+    let (doc, sim, zoho_what) =
+        zoho(o.items, o.zoho_per_minute, &format!("{base}/webhooks/zoho")).await?;
+    let credentials =
+        StaticCredentials::from_json(&doc, DataCentre::Us).map_err(|e| e.to_string())?;
+    let orgs = credentials.organizations().to_vec();
+    let mut settings = ClientSettings::default();
+    settings.budget.per_minute_limit = o.zoho_per_minute;
+    // The budget row keeps the limit of whoever wrote it first: this run's limit is the one in force.
+    let _ = sqlx::query("UPDATE tds_rate_budget SET per_minute_limit = $1")
+        .bind(o.zoho_per_minute as i32)
+        .execute(store.pool())
+        .await;
+    let zoho = Arc::new(
+        ZohoClient::new(orgs, Arc::new(credentials), store.pool().clone(), settings)
+            .map_err(|e| e.to_string())?,
+    );
+
+    let dlq = LocalQueue::new("tds-inbox-dlq", Duration::from_secs(30));
+    let inbox = LocalQueue::with_dead_letter("tds-inbox", Duration::from_secs(60), dlq.clone(), 5);
+    let events = LocalEventBus::new();
+    let blob_dir = o.data_dir.join("images");
+    std::fs::create_dir_all(&blob_dir)
+        .map_err(|e| format!("cannot create {}: {e}", blob_dir.display()))?;
+    let secrets = Arc::new(MemorySecrets::new([("zoho".to_string(), doc)]));
+    let processor = Arc::new(
+        Processor::new(store.clone(), zoho.clone(), events.clone(), dlq.clone())
+            .with_inbox(inbox.clone())
+            .with_blobs(Arc::new(DirBlobStore::new(&blob_dir))),
+    );
+    let threshold = std::env::var("TDS_LOW_STOCK_THRESHOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Decimal::from(5));
+    let poller = Arc::new(StockPoller::new(
+        store.clone(),
+        zoho.clone(),
+        events.clone(),
+        threshold,
+    ));
+    let token = std::env::var("TDS_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| t.len() >= 16)
+        .unwrap_or_else(|| random_hex(24));
+    let admin = Arc::new(Admin {
+        store: store.clone(),
+        processor: processor.clone(),
+        poller: poller.clone(),
+        inbox: inbox.clone(),
+        dead_letters: dlq.clone(),
+        redrive: Arc::new(LocalRedrive {
+            source: inbox.clone(),
+            dead_letter: dlq.clone(),
+        }),
+        tokens: vec![token.clone()],
+        orgs: zoho.org_ids(),
+    });
+    let ingest = Arc::new(WebhookIngest::new(
+        inbox.clone(),
+        Arc::new(SecretWebhookAuth::new(secrets, "zoho")),
+    ));
+    let app = axum::Router::new()
+        .route(
+            "/webhooks/zoho/{*rest}",
+            axum::routing::any(move |req: axum::extract::Request| {
+                ingest_route(ingest.clone(), req)
+            }),
+        )
+        .merge(tds_admin::router(admin));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tokio::spawn(worker(processor.clone(), inbox.clone()));
+
+    let scale = o.time_scale;
+    let every = |secs: f64| Duration::from_secs_f64((secs / scale).max(1.0));
+    let schedules: [(&str, f64, Task); 6] = [
+        (
+            "incremental sync (template: rate(1 hour))",
+            3600.0,
+            Task::Sync(SyncMode::Incremental),
+        ),
+        (
+            "full sync (template: nightly)",
+            86_400.0,
+            Task::Sync(SyncMode::Full),
+        ),
+        (
+            "stock poll (template: rate(15 minutes))",
+            900.0,
+            Task::Stock("incremental"),
+        ),
+        (
+            "full stock poll (template: nightly)",
+            86_400.0,
+            Task::Stock("full"),
+        ),
+        (
+            "compare and heal (template: rate(6 hours))",
+            21_600.0,
+            Task::Compare(true),
+        ),
+        (
+            "statistics snapshot (template: daily)",
+            86_400.0,
+            Task::Compare(false),
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (name, secs, task) in schedules {
+        lines.push(format!("    {name}: every {:?}", every(secs)));
+        schedule(
+            name,
+            every(secs),
+            task,
+            processor.clone(),
+            poller.clone(),
+            inbox.clone(),
+        );
+    }
+    let resumed = processor
+        .resume_pending()
+        .await
+        .map_err(|e| e.to_string())?;
+    if o.initial_sync {
+        let start = SyncJob::Start(StartSync {
+            org_id: None,
+            entities: vec!["all".into()],
+            mode: SyncMode::Full,
+            trigger: "tds up".into(),
+        });
+        inbox
+            .send(start.to_body())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+
+    let org = zoho.org_ids().first().cloned().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "TDS is up.");
+    let _ = writeln!(out, "  admin API:  {base}/api/tds/health");
+    let _ = writeln!(out, "  token:      {token}");
+    let _ = writeln!(
+        out,
+        "  try:        curl -H 'Authorization: Bearer {token}' {base}/api/tds/status"
+    );
+    let _ = writeln!(
+        out,
+        "  webhooks:   {base}/webhooks/zoho/{org}[/created|/edited|/deleted]"
+    );
+    let _ = writeln!(out, "  zoho:       {zoho_what}");
+    let _ = writeln!(out, "  database:   {database_shown}");
+    let _ = writeln!(out, "  images:     {}", blob_dir.display());
+    let _ = writeln!(
+        out,
+        "  initial:    {}",
+        if o.initial_sync {
+            "full sync of every kind started (GET /api/tds/sync-runs)"
+        } else {
+            "none (--no-initial-sync)"
+        }
+    );
+    if resumed > 0 {
+        let _ = writeln!(
+            out,
+            "  resumed:    {resumed} pending job(s) of unfinished runs"
+        );
+    }
+    let _ = writeln!(out, "  schedules (time scale {scale}):");
+    for l in &lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = writeln!(out, "Ctrl-C stops it.");
+    let _ = out.flush();
+    drop(out);
+
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    drop(sim);
+    println!("TDS stopped.");
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! `tds up` as a user runs it: the binary on a fresh database with the embedded simulator. It syncs
+//! every kind, answers the admin API (401 without the token), applies a signed webhook from the
+//! simulator, and, killed in the middle of a sync and started again, finishes with nothing lost.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TOKEN: &str = "cli-test-token-0123456789abcdef";
+
+struct Stack {
+    child: Child,
+    admin: String,
+    sim: String,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn up(database_url: &str, data_dir: &std::path::Path, extra: &[&str]) -> Stack {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tds"))
+        .args([
+            "up",
+            "--port",
+            "0",
+            "--zoho-per-minute",
+            "100000",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env("DATABASE_URL", database_url)
+        .env("TDS_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut admin, mut sim) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("admin API:") {
+            admin = rest.trim().trim_end_matches("/api/tds/health").to_string();
+        }
+        if let Some(rest) = line.trim().strip_prefix("zoho:") {
+            sim = rest.split_whitespace().nth(3).unwrap().to_string();
+        }
+        if line.contains("Ctrl-C stops it.") {
+            break;
+        }
+    }
+    assert!(
+        !admin.is_empty() && sim.starts_with("http"),
+        "admin={admin} sim={sim}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    Stack { child, admin, sim }
+}
+
+async fn get(stack: &Stack, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", stack.admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until every run is finished and at least `min_runs` exist; returns the runs.
+async fn settled(stack: &Stack, min_runs: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let runs = get(stack, "/api/tds/sync-runs?limit=100").await["runs"]
+            .as_array()
+            .cloned()
+            .unwrap();
+        if runs.len() >= min_runs && runs.iter().all(|r| r["status"] != "running") {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "runs never settled: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn fresh_database(name: &str) -> String {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pool = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    format!("{head}/{name}")
+}
+
+async fn drop_database(name: &str) {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pool = sqlx::PgPool::connect(&base).await.unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await;
+}
+
+#[tokio::test]
+async fn the_local_stack_syncs_serves_the_admin_api_and_applies_webhooks() {
+    let name = format!("tds_cli_up_{}", std::process::id());
+    let url = fresh_database(&name).await;
+    let dir = std::env::temp_dir().join(&name);
+    let stack = up(&url, &dir, &["--items", "60"]);
+
+    let runs = settled(&stack, 12).await;
+    assert!(runs.iter().all(|r| r["status"] == "completed"), "{runs:?}");
+    let status = get(&stack, "/api/tds/status").await;
+    assert_eq!(status["entities"]["item"]["rows"], 60);
+    let unauthenticated = reqwest::get(format!("{}/api/tds/status", stack.admin))
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // A change in "Zoho": the simulator sends its signed webhook to the stack.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let item: String = sqlx::query_scalar("SELECT zoho_id FROM items ORDER BY zoho_id LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/__sim/orgs/60001234567/items", stack.sim))
+        .json(&serde_json::json!({"item_id": item, "name": "Renamed through a webhook"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let name: String = sqlx::query_scalar("SELECT name FROM items WHERE zoho_id = $1")
+            .bind(&item)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if name == "Renamed through a webhook" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the webhook was never applied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tds_webhook_receipts WHERE zoho_id = $1 AND processed_at IS NOT NULL",
+    )
+    .bind(&item)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(receipts, 1);
+    drop(stack);
+    pool.close().await;
+    drop_database(&name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn killed_mid_sync_and_started_again_it_finishes_with_nothing_lost() {
+    let name = format!("tds_cli_kill_{}", std::process::id());
+    let url = fresh_database(&name).await;
+    let dir = std::env::temp_dir().join(&name);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    {
+        // Slow Zoho down so the kill lands in the middle of the item run.
+        let stack = up(&url, &dir, &["--items", "3000"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let pages: Option<i32> =
+                sqlx::query_scalar("SELECT pages_done FROM tds_sync_runs WHERE entity = 'item'")
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+            if pages.is_some_and(|p| p >= 3) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the item run never got going");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(stack); // SIGKILL: no shutdown of any kind
+    }
+    let item_run: (String, i32) =
+        sqlx::query_as("SELECT status, pages_done FROM tds_sync_runs WHERE entity = 'item'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        item_run.0, "running",
+        "killed before the item run finished: {item_run:?}"
+    );
+    assert!(item_run.1 < 15, "{item_run:?}");
+
+    let stack = up(&url, &dir, &["--items", "3000", "--no-initial-sync"]);
+    let runs = settled(&stack, 12).await;
+    assert!(runs.iter().all(|r| r["status"] == "completed"), "{runs:?}");
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM items WHERE deleted_at IS NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(items, 3000);
+    let item = runs.iter().find(|r| r["entity"] == "item").unwrap();
+    assert_eq!(item["pages"], 15);
+    assert_eq!(item["fetched"], 3000);
+    drop(stack);
+    pool.close().await;
+    drop_database(&name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
