@@ -9,18 +9,29 @@
 //! their intervals (divided by `--time-scale` for demos). `tds sim` runs the simulator alone.
 //! Every piece is the production core behind the same ports the Lambdas use.
 
+mod commands;
 mod up;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   tds up [--port P] [--items N] [--time-scale X] [--data-dir DIR] [--no-initial-sync] [--zoho-per-minute N]
+  tds sync <entity|all> [--mode full|incremental] [--wait]
+  tds stock [--mode incremental|full] [--warehouse ID] [--items a,b] [--low-stock --threshold N]
+  tds stats [--entity items|customers|vendors|pricelists|stock|images] [--detailed]
+  tds compare [--entity E] [--sync] [--dry-run] [--save FILE]
+  tds health
+  tds deadletter list|retry [--max N]
+  tds migrate
   tds sim [zoho-sim options: --items N --port P ...]
   tds help
+every client command: [--api URL] [--token T] [--json]; exit codes: 0 done/healthy, 1 failed/unhealthy,
+2 bad usage, 3 degraded, 4 API or database unreachable
 
 environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/tds_local),
              TDS_ZOHO_CREDENTIALS or TDS_ZOHO_CREDENTIALS_FILE (default: the embedded simulator),
-             TDS_ADMIN_TOKEN (default: generated and printed), RUST_LOG";
+             TDS_ADMIN_TOKEN (default: generated and printed), TDS_API_URL (default http://127.0.0.1:8080),
+             RUST_LOG";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +42,26 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let a = args.get(1..).unwrap_or_default();
+    let outcome = match args.first().map(String::as_str) {
+        Some("sync") => Some(runtime.block_on(commands::sync(a))),
+        Some("stock") => Some(runtime.block_on(commands::stock(a))),
+        Some("stats") => Some(runtime.block_on(commands::stats(a))),
+        Some("compare") => Some(runtime.block_on(commands::compare(a))),
+        Some("health") => Some(runtime.block_on(commands::health(a))),
+        Some("deadletter") => Some(runtime.block_on(commands::deadletter(a))),
+        Some("migrate") => Some(runtime.block_on(commands::migrate(a))),
+        _ => None,
+    };
+    if let Some(outcome) = outcome {
+        return match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(commands::Exit(code, message)) => {
+                eprintln!("tds: {message}");
+                ExitCode::from(code)
+            }
+        };
+    }
     let result = match args.first().map(String::as_str) {
         Some("up") => match up::Options::parse(&args[1..]) {
             Ok(options) => runtime.block_on(up::run(options)),

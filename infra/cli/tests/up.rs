@@ -224,3 +224,132 @@ async fn killed_mid_sync_and_started_again_it_finishes_with_nothing_lost() {
     drop_database(&name).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `tds` with the stack's API and token; returns (exit code, stdout, stderr).
+fn tds(stack: &Stack, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tds"));
+    cmd.args(args)
+        .env("TDS_API_URL", &stack.admin)
+        .env("TDS_ADMIN_TOKEN", TOKEN);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_command_works_against_the_local_stack_and_fails_clearly() {
+    let name = format!("tds_cli_cmd_{}", std::process::id());
+    let url = fresh_database(&name).await;
+    let dir = std::env::temp_dir().join(&name);
+    let stack = up(&url, &dir, &["--items", "40"]);
+    settled(&stack, 12).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let item: String =
+        sqlx::query_scalar("SELECT item_id FROM item_stock ORDER BY item_id LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    // Happy paths (tables, and JSON that parses).
+    let (code, out, err) = tds(
+        &stack,
+        &["sync", "item", "--mode", "full", "--wait", "--json"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runs"][0]["status"], "completed");
+    let (code, out, _) = tds(&stack, &["sync", "all"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("started"), "{out}");
+    let (code, out, err) = tds(&stack, &["stock", "--items", &item, "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["mode"],
+        "items"
+    );
+    let save = dir.join("report.json");
+    let (code, out, err) = tds(
+        &stack,
+        &["compare", "--dry-run", "--save", save.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("match") && out.contains("dry run"), "{out}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
+    assert!(saved["reports"][0]["kinds"].is_array());
+    let (code, out, _) = tds(&stack, &["stats"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("match") && out.contains("item"), "{out}");
+    let (code, out, _) = tds(&stack, &["stats", "--entity", "items", "--json"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["statistics"]["zoho"]["total"],
+        40
+    );
+    let (code, _, _) = tds(&stack, &["stats", "--detailed"], &[]);
+    assert_eq!(code, 0);
+    let (code, out, _) = tds(&stack, &["health"], &[]);
+    assert_eq!((code, out.trim_end()), (0, "healthy"));
+    let (code, out, _) = tds(&stack, &["deadletter", "list"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 message(s)"), "{out}");
+    let (code, out, _) = tds(&stack, &["deadletter", "retry", "--json"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["moved"], 0);
+    let (code, out, err) = tds(&stack, &["migrate"], &[("DATABASE_URL", &url)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 migration(s) applied"), "{out}");
+
+    // Errors: usage 2, refused 1, unreachable 4; messages say what was wrong.
+    let (code, _, err) = tds(&stack, &["sync", "widgets"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("widgets") && err.contains("item") && err.contains("purchase_order"),
+        "{err}"
+    );
+    let (code, _, err) = tds(&stack, &["sync", "item", "--mode", "sometimes"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = tds(&stack, &["stock", "--mode", "weekly"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("weekly"), "{err}");
+    let (code, _, err) = tds(&stack, &["stats", "--entity", "widgets"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("items, customers"), "{err}");
+    let (code, _, err) = tds(&stack, &["deadletter"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = tds(&stack, &["health", "--colour", "red"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--colour"), "{err}");
+    let (code, _, err) = tds(
+        &stack,
+        &["health"],
+        &[("TDS_ADMIN_TOKEN", "wrong-token-0123456789")],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("refused the token"), "{err}");
+    let (code, _, err) = tds(&stack, &["health", "--api", "http://127.0.0.1:1"], &[]);
+    assert_eq!(code, 4);
+    assert!(err.contains("http://127.0.0.1:1"), "{err}");
+    let bad_db = "postgres://postgres:secretpw@127.0.0.1:1/nowhere";
+    let (code, _, err) = tds(&stack, &["migrate"], &[("DATABASE_URL", bad_db)]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("127.0.0.1:1/nowhere") && !err.contains("secretpw"),
+        "{err}"
+    );
+    let (code, _, err) = tds(&stack, &["frobnicate"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown command"), "{err}");
+
+    drop(stack);
+    pool.close().await;
+    drop_database(&name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
