@@ -1,7 +1,7 @@
 //! `tds`: the operator's command.
 //!
-//! `tds up` runs all of TDS in one process on this machine: PostgreSQL from `DATABASE_URL` (default
-//! the machine's server at 127.0.0.1:5432, database `tds_local`, created if missing), migrated; Zoho
+//! `tds up` runs all of TDS in one process on this machine: PostgreSQL from `DATABASE_URL`, or a
+//! private cluster it initialises and starts under the data directory, migrated; Zoho
 //! from `TDS_ZOHO_CREDENTIALS`/`_FILE`, or an embedded simulator with a demo organisation whose
 //! webhooks are signed and sent to the local ingest; the inbox as an in-process queue with visibility
 //! timeout, receive count and a dead-letter queue; a local event log; images in a directory; webhooks
@@ -10,6 +10,7 @@
 //! Every piece is the production core behind the same ports the Lambdas use.
 
 mod commands;
+mod pg;
 mod up;
 
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ const USAGE: &str = "usage:
 every client command: [--api URL] [--token T] [--json]; exit codes: 0 done/healthy, 1 failed/unhealthy,
 2 bad usage, 3 degraded, 4 API or database unreachable
 
-environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/tds_local),
+environment: DATABASE_URL (default: a private cluster under --data-dir, made with the machine's PostgreSQL),
              TDS_ZOHO_CREDENTIALS or TDS_ZOHO_CREDENTIALS_FILE (default: the embedded simulator),
              TDS_ADMIN_TOKEN (default: generated and printed), TDS_API_URL (default http://127.0.0.1:8080),
              RUST_LOG";

@@ -19,8 +19,6 @@ use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
 use tds_zoho::{ClientSettings, DataCentre, StaticCredentials, ZohoClient};
 use tds_zoho_sim::{DemoSpec, RunningSimulator, Simulator, WebhookConfig};
 
-const DEFAULT_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/tds_local";
-
 /// Options of `tds up`.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -99,17 +97,20 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// The database: `DATABASE_URL`, or `tds_local` on the machine's server (created when missing).
-async fn database() -> Result<(Store, String), String> {
+/// The database: `DATABASE_URL`, or `tds_local` in a private cluster under the data directory.
+async fn database(
+    data_dir: &std::path::Path,
+) -> Result<(Store, String, Option<crate::pg::Cluster>), String> {
+    let mut cluster = None;
     let url = match std::env::var("DATABASE_URL") {
         Ok(u) if !u.trim().is_empty() => u,
         _ => {
-            let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-            let pool = sqlx::PgPool::connect(admin_url).await.map_err(|e| {
-                format!(
-                    "cannot reach PostgreSQL at {admin_url} ({e}); start it or set DATABASE_URL"
-                )
-            })?;
+            let c = crate::pg::Cluster::start(data_dir)?;
+            let admin_url = c.admin_url.clone();
+            cluster = Some(c);
+            let pool = sqlx::PgPool::connect(&admin_url)
+                .await
+                .map_err(|e| format!("cannot reach the private PostgreSQL at {admin_url} ({e})"))?;
             let exists: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tds_local')",
             )
@@ -122,7 +123,11 @@ async fn database() -> Result<(Store, String), String> {
                     .await
                     .map_err(|e| format!("cannot create database tds_local: {e}"))?;
             }
-            DEFAULT_DATABASE.to_string()
+            pool.close().await;
+            match admin_url.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/tds_local"),
+                None => admin_url,
+            }
         }
     };
     let config = StoreConfig::from_lookup(|name| match name {
@@ -137,7 +142,7 @@ async fn database() -> Result<(Store, String), String> {
         .migrate()
         .await
         .map_err(|e| format!("cannot migrate the database at {shown}: {e}"))?;
-    Ok((store, shown))
+    Ok((store, shown, cluster))
 }
 
 /// Zoho: the configured credentials, or the embedded simulator (its webhooks signed and sent to `hook_url`).
@@ -321,7 +326,14 @@ pub async fn run(o: Options) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base = format!("http://{addr}");
 
-    let (store, database_shown) = database().await?;
+    let (store, database_shown, cluster) = database(&o.data_dir).await?;
+    let database_shown = match &cluster {
+        Some(_) => format!(
+            "{database_shown} (private cluster in {})",
+            o.data_dir.join("pg").display()
+        ),
+        None => database_shown,
+    };
     let (doc, sim, zoho_what) =
         zoho(o.items, o.zoho_per_minute, &format!("{base}/webhooks/zoho")).await?;
     let credentials =
@@ -499,10 +511,17 @@ pub async fn run(o: Options) -> Result<(), String> {
     let _ = out.flush();
     drop(out);
 
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot wait for SIGTERM: {e}"))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?,
+        _ = term.recv() => {}
+    }
     drop(sim);
+    store.pool().close().await;
+    if let Some(c) = cluster {
+        c.stop();
+    }
     println!("TDS stopped.");
     Ok(())
 }

@@ -167,6 +167,19 @@ async fn the_local_stack_syncs_serves_the_admin_api_and_applies_webhooks() {
     .await
     .unwrap();
     assert_eq!(receipts, 1);
+    // ... and `tds stats` sees the organisation as the comparison measured it.
+    let (code, out, err) = tds(&stack, &["compare", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["reports"][0]["match_pct"],
+        100.0
+    );
+    let (code, out, err) = tds(&stack, &["stats", "--entity", "items", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["statistics"]["database"]["total"],
+        60
+    );
     drop(stack);
     pool.close().await;
     drop_database(&name).await;
@@ -351,5 +364,90 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     drop(stack);
     pool.close().await;
     drop_database(&name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn without_database_url_it_runs_its_own_postgres_and_keeps_the_data() {
+    let name = format!("tds_cli_private_{}", std::process::id());
+    let dir = std::env::temp_dir().join(&name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tds"))
+            .args([
+                "up",
+                "--port",
+                "0",
+                "--items",
+                "30",
+                "--zoho-per-minute",
+                "100000",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env("TDS_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut admin, mut database) = (String::new(), String::new());
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.trim().strip_prefix("admin API:") {
+                admin = rest.trim().trim_end_matches("/api/tds/health").to_string();
+            }
+            if let Some(rest) = line.trim().strip_prefix("database:") {
+                database = rest.trim().to_string();
+            }
+            if line.contains("Ctrl-C stops it.") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        (
+            Stack {
+                child,
+                admin,
+                sim: String::new(),
+            },
+            database,
+        )
+    };
+    let (mut stack, database) = start(&[]);
+    assert!(
+        database.contains("private cluster") && !database.contains(":5432/"),
+        "{database}"
+    );
+    settled(&stack, 12).await;
+    assert_eq!(
+        get(&stack, "/api/tds/status").await["entities"]["item"]["rows"],
+        30
+    );
+    // SIGTERM: the stack stops its cluster.
+    Command::new("kill")
+        .args(["-TERM", &stack.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = stack.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !dir.join("pg/postmaster.pid").exists(),
+        "the private cluster was not stopped"
+    );
+
+    // Started again on the same directory: the same data, no new sync needed.
+    let (mut stack, _) = start(&["--no-initial-sync"]);
+    assert_eq!(
+        get(&stack, "/api/tds/status").await["entities"]["item"]["rows"],
+        30
+    );
+    Command::new("kill")
+        .args(["-TERM", &stack.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stack.child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
