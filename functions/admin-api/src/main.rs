@@ -36,11 +36,7 @@ fn tokens(secret: &str) -> Result<Vec<String>, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    tds_aws::bootstrap::init_tracing();
     let inbox_url = required("TDS_INBOX_QUEUE_URL")?;
     let dlq_url = required("TDS_DLQ_URL")?;
     let bus = required("TDS_EVENT_BUS_NAME")?;

@@ -12,11 +12,7 @@ use tds_sync::stock::StockPoller;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    tds_aws::bootstrap::init_tracing();
     let bus = required("TDS_EVENT_BUS_NAME")?;
     let zoho_secret = required("TDS_ZOHO_SECRET_ARN")?;
     let dc = bootstrap::data_centre()?;

@@ -18,12 +18,7 @@ fn required(name: &str) -> Result<String, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .without_time()
-        .init();
+    tds_aws::bootstrap::init_tracing();
     let queue_url = required("TDS_INBOX_QUEUE_URL")?;
     let secret_name = required("TDS_ZOHO_SECRET_ARN")?;
     let config = tds_aws::load_config().await;

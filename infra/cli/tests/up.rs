@@ -15,6 +15,7 @@ struct Stack {
     child: Child,
     admin: String,
     sim: String,
+    database: String,
 }
 
 impl Drop for Stack {
@@ -25,32 +26,43 @@ impl Drop for Stack {
 }
 
 fn up(database_url: &str, data_dir: &std::path::Path, extra: &[&str]) -> Stack {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tds"))
-        .args([
-            "up",
-            "--port",
-            "0",
-            "--zoho-per-minute",
-            "100000",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(extra)
-        .env("DATABASE_URL", database_url)
-        .env("TDS_ADMIN_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    start(Some(database_url), data_dir, extra)
+}
+
+/// Starts `tds up` (without `DATABASE_URL` when `database_url` is `None`) and reads what it prints.
+fn start(database_url: Option<&str>, data_dir: &std::path::Path, extra: &[&str]) -> Stack {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tds"));
+    cmd.args([
+        "up",
+        "--port",
+        "0",
+        "--zoho-per-minute",
+        "100000",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .args(extra)
+    .env("TDS_ADMIN_TOKEN", TOKEN)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    match database_url {
+        Some(url) => cmd.env("DATABASE_URL", url),
+        None => cmd.env_remove("DATABASE_URL"),
+    };
+    let mut child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut admin, mut sim) = (String::new(), String::new());
+    let (mut admin, mut sim, mut database) = (String::new(), String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("admin API:") {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("admin API:") {
             admin = rest.trim().trim_end_matches("/api/tds/health").to_string();
         }
-        if let Some(rest) = line.trim().strip_prefix("zoho:") {
+        if let Some(rest) = line.strip_prefix("zoho:") {
             sim = rest.split_whitespace().nth(3).unwrap().to_string();
+        }
+        if let Some(rest) = line.strip_prefix("database:") {
+            database = rest.trim().to_string();
         }
         if line.contains("Ctrl-C stops it.") {
             break;
@@ -61,7 +73,12 @@ fn up(database_url: &str, data_dir: &std::path::Path, extra: &[&str]) -> Stack {
         "admin={admin} sim={sim}"
     );
     std::thread::spawn(move || for _ in lines {});
-    Stack { child, admin, sim }
+    Stack {
+        child,
+        admin,
+        sim,
+        database,
+    }
 }
 
 async fn get(stack: &Stack, path: &str) -> Value {
@@ -372,51 +389,8 @@ async fn without_database_url_it_runs_its_own_postgres_and_keeps_the_data() {
     let name = format!("tds_cli_private_{}", std::process::id());
     let dir = std::env::temp_dir().join(&name);
     let _ = std::fs::remove_dir_all(&dir);
-    let start = |extra: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tds"))
-            .args([
-                "up",
-                "--port",
-                "0",
-                "--items",
-                "30",
-                "--zoho-per-minute",
-                "100000",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .args(extra)
-            .env_remove("DATABASE_URL")
-            .env("TDS_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut admin, mut database) = (String::new(), String::new());
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.trim().strip_prefix("admin API:") {
-                admin = rest.trim().trim_end_matches("/api/tds/health").to_string();
-            }
-            if let Some(rest) = line.trim().strip_prefix("database:") {
-                database = rest.trim().to_string();
-            }
-            if line.contains("Ctrl-C stops it.") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        (
-            Stack {
-                child,
-                admin,
-                sim: String::new(),
-            },
-            database,
-        )
-    };
-    let (mut stack, database) = start(&[]);
+    let mut stack = start(None, &dir, &["--items", "30"]);
+    let database = stack.database.clone();
     assert!(
         database.contains("private cluster") && !database.contains(":5432/"),
         "{database}"
@@ -439,7 +413,7 @@ async fn without_database_url_it_runs_its_own_postgres_and_keeps_the_data() {
     );
 
     // Started again on the same directory: the same data, no new sync needed.
-    let (mut stack, _) = start(&["--no-initial-sync"]);
+    let mut stack = start(None, &dir, &["--items", "30", "--no-initial-sync"]);
     assert_eq!(
         get(&stack, "/api/tds/status").await["entities"]["item"]["rows"],
         30

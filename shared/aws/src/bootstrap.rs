@@ -100,3 +100,13 @@ pub async fn zoho(
         ClientSettings::default(),
     )?)
 }
+
+/// JSON logs for CloudWatch (level from `RUST_LOG`; Lambda adds the timestamp).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}
