@@ -45,7 +45,7 @@ async fn serve(h: &Harness) -> String {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1")
+    path.replace("{kind}", "item").replace("{id}", "1")
 }
 
 async fn call(
@@ -235,6 +235,19 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
             "{path}: {answer}"
         );
     }
+    let (s, answer) = call(
+        &base,
+        "get",
+        "/api/tds/entities/widget/1",
+        Some(TOKEN),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"].as_str().unwrap().contains("widget"),
+        "{answer}"
+    );
     let (s, _) = call(&base, "get", "/api/tds/nope", Some(TOKEN), json!({})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 

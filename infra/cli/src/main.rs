@@ -69,22 +69,19 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Some("sim") => {
-            // The simulator's own binary parses its options.
-            let status = std::process::Command::new(
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|p| p.parent().map(|d| d.join("zoho-sim")))
-                    .unwrap_or_else(|| "zoho-sim".into()),
-            )
-            .args(&args[1..])
-            .status();
-            match status {
-                Ok(s) if s.success() => Ok(()),
-                Ok(s) => Err(format!("zoho-sim exited with {s}")),
-                Err(e) => Err(format!(
-                    "cannot run zoho-sim ({e}); build it with `cargo build -p tds-zoho-sim`"
-                )),
-            }
+            // The simulator's own binary parses its options; it replaces this process, so stopping
+            // `tds sim` stops the simulator.
+            use std::os::unix::process::CommandExt;
+            let program = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("zoho-sim")))
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| "zoho-sim".into());
+            let e = std::process::Command::new(&program).args(&args[1..]).exec();
+            Err(format!(
+                "cannot run {} ({e}); build it with `cargo build -p tds-zoho-sim`",
+                program.display()
+            ))
         }
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");

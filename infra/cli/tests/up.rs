@@ -184,6 +184,11 @@ async fn the_local_stack_syncs_serves_the_admin_api_and_applies_webhooks() {
     .await
     .unwrap();
     assert_eq!(receipts, 1);
+    let seen = get(&stack, &format!("/api/tds/entities/item/{item}")).await;
+    assert_eq!(
+        seen["record"]["name"], "Renamed through a webhook",
+        "{seen}"
+    );
     // ... and `tds stats` sees the organisation as the comparison measured it.
     let (code, out, err) = tds(&stack, &["compare", "--json"], &[]);
     assert_eq!(code, 0, "{err}");
@@ -424,4 +429,67 @@ async fn without_database_url_it_runs_its_own_postgres_and_keeps_the_data() {
         .unwrap();
     assert!(stack.child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tds_sim_runs_the_simulator_and_bad_usage_fails() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tds"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // `tds sim` runs the simulator (built beside `tds` by cargo) with its options.
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tds"))
+        .args(["sim", "--items", "10", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    for line in BufReader::new(sim.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("API domain:").nth(1) {
+            url = rest.trim().to_string();
+            break;
+        }
+    }
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET /__sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("webhooks_sent"),
+        "{answer}"
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let (code, _, err) = run(&["sim", "--items", "many"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("--items"), "{err}");
+    let (code, out, _) = run(&["help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("tds up") && out.contains("exit codes"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["up", "--port", "eighty"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--port"), "{err}");
+    let (code, _, err) = run(&["up", "--time-scale", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--time-scale"), "{err}");
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no command"), "{err}");
 }

@@ -26,7 +26,7 @@ use tds_sync::stock::{StockPoller, StockRequest};
 use tds_sync::{Failure, Processor, StartSync, SyncMode};
 
 /// Every route: (method, path as in `openapi.json`).
-pub const ROUTES: [(&str, &str); 24] = [
+pub const ROUTES: [(&str, &str); 25] = [
     ("get", "/api/tds/health"),
     ("get", "/api/tds/status"),
     ("post", "/api/tds/sync"),
@@ -51,6 +51,7 @@ pub const ROUTES: [(&str, &str); 24] = [
     ("get", "/api/tds/alerts"),
     ("get", "/api/tds/cursors"),
     ("get", "/api/tds/organizations"),
+    ("get", "/api/tds/entities/{kind}/{id}"),
 ];
 
 /// What the routes work with.
@@ -145,6 +146,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/api/tds/alerts", get(alerts))
         .route("/api/tds/cursors", get(cursors))
         .route("/api/tds/organizations", get(organizations))
+        .route("/api/tds/entities/{kind}/{id}", get(entity))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
@@ -618,4 +620,24 @@ async fn cursors(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
 
 async fn organizations(State(admin): Shared) -> Answer {
     Ok(Json(json!({"organizations": admin.orgs})))
+}
+
+async fn entity(
+    State(admin): Shared,
+    Path((kind, id)): Path<(String, String)>,
+    Query(q): Query<OrgQuery>,
+) -> Answer {
+    let kind: EntityKind = kind.parse().map_err(|e| bad_request(format!("{e}")))?;
+    let org = org_of(&admin, q.org_id)?;
+    match admin.store.get(kind, &org, &id).await? {
+        Some(row) => Ok(Json(
+            json!({"org_id": org, "kind": kind, "zoho_id": row.zoho_id,
+            "last_modified_time": row.last_modified_time, "deleted_at": row.deleted_at,
+            "synced_at": row.synced_at, "record": row.record}),
+        )),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no {kind} {id} in organisation {org}"),
+        )),
+    }
 }
