@@ -295,6 +295,20 @@ fn text(v: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// The ids (`field`) of the listed records of `kind`.
+fn ids_listed(
+    listed: &HashMap<EntityKind, Vec<Value>>,
+    kind: EntityKind,
+    field: &str,
+) -> Vec<String> {
+    listed
+        .get(&kind)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| text(r, field))
+        .collect()
+}
+
 fn decimal(v: Option<&Value>) -> Option<Decimal> {
     match v? {
         Value::Number(n) => tds_core::fields::parse_decimal(&n.to_string()),
@@ -475,12 +489,7 @@ impl Processor {
         listed: &mut HashMap<EntityKind, Vec<Value>>,
         api_calls: &mut i64,
     ) -> Result<KindDiff, Failure> {
-        let locations: Vec<String> = listed
-            .get(&EntityKind::Location)
-            .into_iter()
-            .flatten()
-            .filter_map(|l| text(l, "location_id"))
-            .collect();
+        let locations = ids_listed(listed, EntityKind::Location, "location_id");
         let mut zoho = HashMap::new();
         let mut rows = Vec::new();
         for location in &locations {
@@ -524,12 +533,7 @@ impl Processor {
         listed: &mut HashMap<EntityKind, Vec<Value>>,
         api_calls: &mut i64,
     ) -> Result<KindDiff, Failure> {
-        let books: Vec<String> = listed
-            .get(&EntityKind::PriceBook)
-            .into_iter()
-            .flatten()
-            .filter_map(|b| text(b, "pricebook_id"))
-            .collect();
+        let books = ids_listed(listed, EntityKind::PriceBook, "pricebook_id");
         let mut zoho = HashMap::new();
         let mut rate_records = Vec::new();
         for book in &books {
