@@ -25,7 +25,7 @@ use tds_zoho::Priority;
 
 use crate::jobs::{StartSync, SyncJob, SyncMode};
 use crate::stats::{collect_stats, Stats};
-use crate::{Failure, Processor};
+use crate::{decimal, text, Failure, Processor};
 
 /// One Zoho record as a list page shows it: id and `last_modified_time` (absent for kinds without).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -287,14 +287,6 @@ const COMPARED: [EntityKind; 11] = [
     EntityKind::PurchaseOrder,
 ];
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// The ids (`field`) of the listed records of `kind`.
 fn ids_listed(
     listed: &HashMap<EntityKind, Vec<Value>>,
@@ -307,15 +299,6 @@ fn ids_listed(
         .flatten()
         .filter_map(|r| text(r, field))
         .collect()
-}
-
-fn decimal(v: Option<&Value>) -> Option<Decimal> {
-    match v? {
-        Value::Number(n) => tds_core::fields::parse_decimal(&n.to_string()),
-        Value::String(s) => tds_core::fields::parse_decimal(s),
-        _ => None,
-    }
-    .map(|d| d.normalize())
 }
 
 impl Processor {
@@ -508,7 +491,7 @@ impl Processor {
                 if let Some(id) = text(&r, "item_id") {
                     zoho.insert(
                         ItemStock::row_id(&id, location),
-                        decimal(r.get("stock_on_hand")),
+                        decimal(EntityKind::Item, &r, "stock_on_hand"),
                     );
                     rows.push(json!({"item_id": id, "location_id": location,
                                      "stock_on_hand": r.get("stock_on_hand").cloned().unwrap_or(Value::Null)}));
@@ -556,7 +539,7 @@ impl Processor {
                 if let Some(item) = text(rate, "item_id") {
                     zoho.insert(
                         PriceBookRate::row_id(book, &item),
-                        decimal(rate.get("pricebook_rate")),
+                        decimal(EntityKind::PriceBookRate, rate, "pricebook_rate"),
                     );
                     rate_records.push(rate.clone());
                 }
@@ -711,10 +694,10 @@ impl Processor {
                 json!({"ids": ids.len()}),
             )
             .await?;
-        self.publish_one(
+        self.publish(vec![crate::event(
             "tds.sync.started",
             json!({"run_id": run_id, "org_id": org, "entity": kind, "mode": "heal", "trigger": "comparison"}),
-        )
+        )])
         .await;
         let per_job = if kind == EntityKind::Item {
             100
@@ -732,10 +715,7 @@ impl Processor {
                     kind,
                     ids: chunk.to_vec(),
                 };
-                NewJob {
-                    key: format!("heal:{n}"),
-                    body: json!({ "sync": job }),
-                }
+                job.new_job()
             })
             .collect();
         self.store.add_jobs(run_id, None, &jobs).await?;
@@ -775,20 +755,26 @@ impl Processor {
         .fetch_one(self.store.pool())
         .await
         .map_err(|e| Failure::Retry(format!("record comparison report: {e}")))?;
+        // Both sides of every group in one statement.
+        let (mut sources, mut entities, mut values) = (Vec::new(), Vec::new(), Vec::new());
         for (entity, stats) in &report.statistics {
             for (source, value) in [("zoho", &stats.zoho), ("database", &stats.database)] {
-                sqlx::query(
-                    "INSERT INTO tds_statistics_history (org_id, source, entity, stats) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&report.org_id)
-                .bind(source)
-                .bind(entity)
-                .bind(value)
-                .execute(self.store.pool())
-                .await
-                .map_err(|e| Failure::Retry(format!("record statistics: {e}")))?;
+                sources.push(source);
+                entities.push(entity.as_str());
+                values.push(value);
             }
         }
+        sqlx::query(
+            "INSERT INTO tds_statistics_history (org_id, source, entity, stats)
+             SELECT $1, s, e, v FROM UNNEST($2::text[], $3::text[], $4::jsonb[]) AS t(s, e, v)",
+        )
+        .bind(&report.org_id)
+        .bind(sources)
+        .bind(entities)
+        .bind(values)
+        .execute(self.store.pool())
+        .await
+        .map_err(|e| Failure::Retry(format!("record statistics: {e}")))?;
         Ok(id)
     }
 
@@ -857,20 +843,7 @@ impl Processor {
                 tracing::warn!(error = %e, "drift alert not resolved");
             }
         }
-        if let Err(e) = self.events.publish(events).await {
-            tracing::error!(error = %e, "comparison events could not be published");
-        }
-    }
-
-    async fn publish_one(&self, detail_type: &str, detail: Value) {
-        let event = DomainEvent {
-            detail_type: detail_type.into(),
-            detail,
-            time: Utc::now(),
-        };
-        if let Err(e) = self.events.publish(vec![event]).await {
-            tracing::error!(error = %e, "event could not be published");
-        }
+        self.publish(events).await;
     }
 
     /// Statistics of both sides, from Zoho's list records and the stored records.

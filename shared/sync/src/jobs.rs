@@ -30,7 +30,7 @@ use tds_store::upsert::Tombstone;
 use tds_store::{Cursor, JobState, NewJob, RunCounts, RunStatus, SyncRun};
 use tds_zoho::{Priority, Product};
 
-use crate::{needs_refetch, AnyRow, Disposition, Failure, Processor};
+use crate::{event, needs_refetch, AnyRow, Disposition, Failure, Processor};
 
 /// Full or incremental.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +122,17 @@ impl SyncJob {
     /// The inbox message body of this job.
     pub fn to_body(&self) -> String {
         json!({ "sync": self }).to_string()
+    }
+
+    /// The job row (key and message body) of a tracked job.
+    pub(crate) fn new_job(&self) -> NewJob {
+        NewJob {
+            key: self
+                .tracked()
+                .map(|(_, k)| k.to_string())
+                .unwrap_or_default(),
+            body: json!({ "sync": self }),
+        }
     }
 
     fn tracked(&self) -> Option<(i64, &str)> {
@@ -263,11 +274,7 @@ fn differs(listed: &Value, stored: &Value) -> bool {
 }
 
 fn record_id(kind: EntityKind, record: &Value) -> Option<String> {
-    match record.get(kind.zoho_id_field()?)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    crate::text(record, kind.zoho_id_field()?)
 }
 
 /// What a job did, before it is committed.
@@ -361,14 +368,7 @@ impl Processor {
                 return self.dead_letter(body, &reason).await;
             }
         };
-        let children: Vec<NewJob> = output
-            .children
-            .iter()
-            .map(|c| NewJob {
-                key: c.tracked().map(|(_, k)| k.to_string()).unwrap_or_default(),
-                body: json!({ "sync": c }),
-            })
-            .collect();
+        let children: Vec<NewJob> = output.children.iter().map(SyncJob::new_job).collect();
         match self
             .store
             .complete_job(run_id, key, output.counts, output.high.as_ref(), &children)
@@ -465,13 +465,7 @@ impl Processor {
                 page: 1,
             }]
         };
-        let jobs: Vec<NewJob> = first
-            .iter()
-            .map(|j| NewJob {
-                key: j.tracked().map(|(_, k)| k.to_string()).unwrap_or_default(),
-                body: json!({ "sync": j }),
-            })
-            .collect();
+        let jobs: Vec<NewJob> = first.iter().map(SyncJob::new_job).collect();
         self.store.add_jobs(run_id, None, &jobs).await?;
         self.send_jobs(&jobs).await?;
         self.maybe_finish(run_id).await?;
@@ -891,27 +885,14 @@ impl Processor {
         Ok(())
     }
 
-    async fn publish(&self, events: Vec<DomainEvent>) {
-        if events.is_empty() {
-            return;
-        }
-        if let Err(e) = self.events.publish(events).await {
-            tracing::error!(error = %e, "sync events could not be published");
-        }
+    pub(crate) async fn publish(&self, events: Vec<DomainEvent>) {
+        crate::publish(&*self.events, events).await
     }
 }
 
 fn retry_of(f: Failure) -> Disposition {
     match f {
         Failure::Retry(r) | Failure::Permanent(r) => Disposition::Retry(r),
-    }
-}
-
-fn event(detail_type: &str, detail: Value) -> DomainEvent {
-    DomainEvent {
-        detail_type: detail_type.into(),
-        detail,
-        time: Utc::now(),
     }
 }
 

@@ -331,14 +331,11 @@ impl Processor {
         match self.dead_letters.send(wrapped).await {
             Ok(_) => {
                 tracing::warn!(%reason, "message dead-lettered");
-                let event = DomainEvent {
-                    detail_type: "tds.deadletter.added".into(),
-                    detail: json!({"reason": reason}),
-                    time: Utc::now(),
-                };
-                if let Err(e) = self.events.publish(vec![event]).await {
-                    tracing::error!(error = %e, "tds.deadletter.added could not be published");
-                }
+                publish(
+                    &*self.events,
+                    vec![event("tds.deadletter.added", json!({"reason": reason}))],
+                )
+                .await;
                 Disposition::DeadLettered(reason.to_string())
             }
             // Not lost: the queue redelivers it and redrive moves it after maxReceiveCount.
@@ -482,6 +479,44 @@ impl Processor {
             .into_iter()
             .map(|r| r.unwrap_or(Err(Failure::Retry("not applied".into()))))
             .collect()
+    }
+}
+
+/// A string field of a Zoho record (ids come as strings or numbers); `None` when absent or empty.
+pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A decimal field of a Zoho record, read as the models read it (`5.000000`, `"5.0"`, `""`), normalised.
+pub(crate) fn decimal(kind: EntityKind, v: &Value, key: &str) -> Option<rust_decimal::Decimal> {
+    tds_core::fields::Fields::new(kind, v)
+        .ok()?
+        .opt_decimal(key)
+        .ok()
+        .flatten()
+        .map(|d| d.normalize())
+}
+
+/// A domain event stamped now.
+pub(crate) fn event(detail_type: &str, detail: Value) -> DomainEvent {
+    DomainEvent {
+        detail_type: detail_type.into(),
+        detail,
+        time: Utc::now(),
+    }
+}
+
+/// Publishes `events` (nothing when empty); a failure is logged, never fatal: the rows are written.
+pub(crate) async fn publish(bus: &dyn EventBus, events: Vec<DomainEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Err(e) = bus.publish(events).await {
+        tracing::error!(error = %e, "events could not be published");
     }
 }
 

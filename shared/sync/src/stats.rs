@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tds_core::EntityKind;
 
+use crate::text;
+
 /// One statistic group from both sides.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
@@ -16,14 +18,6 @@ pub struct Stats {
     pub zoho: Value,
     /// From PostgreSQL.
     pub database: Value,
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 fn number(v: &Value, key: &str) -> Option<f64> {

@@ -10,6 +10,7 @@
 //! (entity `item_stock`, mode `stock_<mode>`). Services carry no stock and are skipped.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -21,8 +22,7 @@ use tds_core::{EntityKind, ItemStock, VersionedRow};
 use tds_store::{Cursor, RunCounts, Store};
 use tds_zoho::{Priority, ZohoClient};
 
-use crate::Failure;
-use std::sync::Arc;
+use crate::{decimal, event, text, Failure};
 
 /// What a poll covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,11 +399,7 @@ impl StockPoller {
         let mut ids = Vec::new();
         let extra = vec![("location_id".to_string(), location.to_string())];
         self.visit_goods(org, extra, report, |id, record| {
-            let listed = record.get("stock_on_hand").and_then(|v| match v {
-                Value::Number(n) => tds_core::fields::parse_decimal(&n.to_string()),
-                Value::String(s) => tds_core::fields::parse_decimal(s),
-                _ => None,
-            });
+            let listed = decimal(EntityKind::Item, record, "stock_on_hand");
             let have = stored
                 .get(&ItemStock::row_id(&id, location))
                 .copied()
@@ -417,32 +413,11 @@ impl StockPoller {
     }
 
     async fn publish(&self, events: Vec<DomainEvent>) {
-        if events.is_empty() {
-            return;
-        }
-        if let Err(e) = self.events.publish(events).await {
-            tracing::error!(error = %e, "stock events could not be published");
-        }
-    }
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+        crate::publish(&*self.events, events).await
     }
 }
 
 fn is_service(record: &Value) -> bool {
     text(record, "product_type").as_deref() == Some("service")
         || text(record, "item_type").as_deref() == Some("service")
-}
-
-fn event(detail_type: &str, detail: Value) -> DomainEvent {
-    DomainEvent {
-        detail_type: detail_type.into(),
-        detail,
-        time: Utc::now(),
-    }
 }
