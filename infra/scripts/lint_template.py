@@ -5,6 +5,9 @@ AWS::Serverless::* resources (bad FunctionResponseTypes, batch sizes, dangling r
 are caught by cfn-lint's CloudFormation rules too. No AWS call is made: managed policies resolve to
 placeholder ARNs and local CodeUri values to a placeholder S3 object.
 
+It also checks that the expanded APIs authorize every admin route: each operation under /api/ of an
+HTTP API must name a security requirement (the IAM authorizer today), so a route added without one fails.
+
 Usage: lint_template.py [template.yaml]
 """
 
@@ -41,6 +44,23 @@ class OfflinePolicyLoader:
         return _PolicyMap()
 
 
+def unauthorized_admin_routes(expanded) -> list:
+    """Operations of the expanded HTTP APIs under /api/ that name no authorizer."""
+    found = []
+    for name, res in expanded.get("Resources", {}).items():
+        if res.get("Type") != "AWS::ApiGatewayV2::Api":
+            continue
+        body = res.get("Properties", {}).get("Body", {})
+        default = body.get("security")
+        for route, ops in body.get("paths", {}).items():
+            if not route.startswith("/api/"):
+                continue
+            for method, op in ops.items():
+                if not (op.get("security") or default):
+                    found.append(f"{name} {method} {route}")
+    return found
+
+
 def main() -> int:
     path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
     with open(path) as f:
@@ -64,6 +84,10 @@ def main() -> int:
             print(f"{path}: SAM transform error: {cause.message}", file=sys.stderr)
         return 1
 
+    open_routes = unauthorized_admin_routes(expanded)
+    for route in open_routes:
+        print(f"{path}: admin route without an authorizer: {route}", file=sys.stderr)
+
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
         json.dump(expanded, out, indent=1, default=str)
         expanded_path = out.name
@@ -74,7 +98,7 @@ def main() -> int:
     # Globals that no function uses yet vanish in the expansion and would be reported falsely.
     second = subprocess.run(["cfn-lint", "--ignore-checks", "W2001", "W8001", "--", expanded_path]).returncode
     os.unlink(expanded_path)
-    return first or second
+    return first or second or (1 if open_routes else 0)
 
 
 if __name__ == "__main__":

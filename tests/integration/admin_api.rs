@@ -1,6 +1,8 @@
 //! The admin API over real HTTP against PostgreSQL, the simulator and the local queue twins: every
 //! route refuses unauthenticated calls with 401, answers with the token, and its shapes are those the
-//! OpenAPI document names; the document and the router list the same routes.
+//! OpenAPI document names; the document and the router list the same routes. On AWS, the admin-api
+//! Lambda lets through the callers API Gateway's IAM or JWT authorizer verified, and no one else
+//! without a token (driven with the sample events in events/admin-api).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,8 +20,8 @@ use crate::scheduled_sync::{harness, small_spec, Harness, ORG};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
-async fn serve(h: &Harness) -> String {
-    let admin = Arc::new(Admin {
+fn admin(h: &Harness) -> Arc<Admin> {
+    Arc::new(Admin {
         store: h.store.clone(),
         processor: Arc::new(h.processor()),
         poller: Arc::new(StockPoller::new(
@@ -36,7 +38,11 @@ async fn serve(h: &Harness) -> String {
         }),
         tokens: vec![TOKEN.into()],
         orgs: vec![ORG.into()],
-    });
+    })
+}
+
+async fn serve(h: &Harness) -> String {
+    let admin = admin(h);
     assert!(!format!("{admin:?}").contains(TOKEN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -269,4 +275,130 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
     )
     .await;
     assert_eq!(moved["moved"], 1);
+}
+
+/// An HTTP API event from events/admin-api, as lambda_http hands it to the router.
+fn gateway_event(name: &str) -> lambda_http::Request {
+    let path = format!("{}/../events/admin-api/{name}", env!("CARGO_MANIFEST_DIR"));
+    lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn through_lambda(app: &axum::Router, request: lambda_http::Request) -> (StatusCode, Value) {
+    use lambda_http::tower::ServiceExt;
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn the_lambda_accepts_callers_the_gateway_authorizer_verified_and_no_one_else(pool: PgPool) {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let h = harness(pool, &small_spec(5), None).await;
+    let app = admin_api::app(admin(&h));
+
+    // Who the authorizer says called.
+    let caller = |name: &str| {
+        gateway_event(name)
+            .request_context_ref()
+            .and_then(admin_api::gateway_caller)
+    };
+    assert_eq!(
+        caller("health-iam.json").as_deref(),
+        Some("arn:aws:sts::123456789012:assumed-role/tds-operators/operator")
+    );
+    assert_eq!(
+        caller("sync-items-jwt.json").as_deref(),
+        Some("jwt:8c1e0f2a-5d1b-4c55-9d41-0c6c1e7d2b11")
+    );
+    assert_eq!(caller("bff-status-no-authorizer.json"), None);
+    // An authorizer block with nothing verified in it is no identity.
+    let mut empty = gateway_event("health-iam.json");
+    if let Some(RequestContext::ApiGatewayV2(ctx)) =
+        empty.extensions_mut().get_mut::<RequestContext>()
+    {
+        let iam = ctx.authorizer.as_mut().unwrap().iam.as_mut().unwrap();
+        iam.user_arn = None;
+        iam.caller_id = Some(String::new());
+    } else {
+        panic!("no HTTP API request context");
+    }
+    assert_eq!(
+        empty
+            .request_context_ref()
+            .and_then(admin_api::gateway_caller),
+        None
+    );
+    let (status, _) = through_lambda(&app, empty).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // IAM: health and the run list answer without any bearer token.
+    let (status, health) = through_lambda(&app, gateway_event("health-iam.json")).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert!(health["status"].is_string(), "{health}");
+    let (status, runs) = through_lambda(&app, gateway_event("sync-runs-iam.json")).await;
+    assert_eq!(status, StatusCode::OK, "{runs}");
+
+    // JWT: the sync starts (a run row and a job on the inbox).
+    let (status, started) = through_lambda(&app, gateway_event("sync-items-jwt.json")).await;
+    assert!(status.is_success(), "{status} {started}");
+    let depth = tds_core::ports::Queue::stats(h.inbox.as_ref())
+        .await
+        .unwrap();
+    assert!(depth.visible >= 1, "{depth:?}");
+
+    // No authorizer: 401 without a token or with a wrong one, the route with the right one.
+    let (status, body) = through_lambda(&app, gateway_event("bff-status-no-authorizer.json")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"].as_str().unwrap().contains("bearer"), "{body}");
+    for (token, want) in [
+        ("wrong-token-0123456789", StatusCode::UNAUTHORIZED),
+        (TOKEN, StatusCode::OK),
+    ] {
+        let mut request = gateway_event("bff-status-no-authorizer.json");
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (status, body) = through_lambda(&app, request).await;
+        assert_eq!(status, want, "{body}");
+    }
+
+    // A client cannot claim an identity with a header: only the authorizer's context counts.
+    let mut forged = gateway_event("bff-status-no-authorizer.json");
+    forged.headers_mut().insert(
+        "x-amzn-oidc-identity",
+        "arn:aws:iam::123456789012:root".parse().unwrap(),
+    );
+    let (status, _) = through_lambda(&app, forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn admin_token_secrets_hold_one_token_or_a_rotation_list() {
+    assert_eq!(
+        admin_api::tokens("  a-single-token-of-32-characters  ").unwrap(),
+        vec!["a-single-token-of-32-characters"]
+    );
+    assert_eq!(
+        admin_api::tokens(
+            r#"{"tokens": ["new-token-0123456789", "short", "old-token-0123456789"]}"#
+        )
+        .unwrap(),
+        vec!["new-token-0123456789", "old-token-0123456789"]
+    );
+    for bad in [
+        "short",
+        r#"{"tokens": []}"#,
+        r#"{"token": "misnamed-0123456789"}"#,
+    ] {
+        let e = admin_api::tokens(bad).unwrap_err();
+        assert!(e.contains("at least 16 characters"), "{e}");
+        assert!(!e.contains("misnamed"), "{e}");
+    }
 }

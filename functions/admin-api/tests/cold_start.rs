@@ -22,7 +22,6 @@ fn missing_or_bad_configuration_fails_init_naming_the_variable() {
         ("TDS_DLQ_URL", "q"),
         ("TDS_EVENT_BUS_NAME", "tds"),
         ("TDS_ZOHO_SECRET_ARN", "s"),
-        ("TDS_ADMIN_TOKEN_SECRET_ARN", "t"),
     ];
     for n in 0..all.len() {
         let out = run(&all[..n]);

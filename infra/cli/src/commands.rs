@@ -18,10 +18,18 @@ fn usage(message: impl Into<String>) -> Exit {
     Exit(2, message.into())
 }
 
+/// How requests prove who sends them.
+enum Auth {
+    /// `Authorization: Bearer` with the admin token (the local stack, or a token-checked deployment).
+    Bearer(String),
+    /// SigV4 with the caller's AWS credentials (the admin HTTP API's IAM authorizer).
+    AwsIam(crate::sigv4::Signer),
+}
+
 /// Flags every client command takes.
 struct Common {
     api: String,
-    token: String,
+    auth: Auth,
     json: bool,
 }
 
@@ -31,8 +39,9 @@ struct Args {
     flags: Vec<(String, Option<String>)>,
 }
 
-const SWITCHES: [&str; 7] = [
+const SWITCHES: [&str; 8] = [
     "--json",
+    "--aws-iam",
     "--wait",
     "--detailed",
     "--sync",
@@ -78,7 +87,7 @@ impl Args {
     fn only(&self, allowed: &[&str]) -> Result<(), Exit> {
         for (k, _) in &self.flags {
             if !allowed.contains(&k.as_str())
-                && !["--api", "--token", "--json"].contains(&k.as_str())
+                && !["--api", "--token", "--json", "--aws-iam"].contains(&k.as_str())
             {
                 return Err(usage(format!(
                     "unknown option {k}; this command takes {}",
@@ -89,22 +98,50 @@ impl Args {
         Ok(())
     }
 
-    fn common(&self) -> Result<Common, Exit> {
+    /// `--api`/`TDS_API_URL`, and the credentials: `--aws-iam` (or `TDS_API_AUTH=aws-iam`, or an
+    /// execute-api URL with no token given) signs with AWS credentials; else the bearer token from
+    /// `--token`/`TDS_ADMIN_TOKEN`.
+    async fn common(&self) -> Result<Common, Exit> {
         let api = self
             .value("--api")
             .map(str::to_string)
             .or_else(|| std::env::var("TDS_API_URL").ok())
             .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let api = api.trim_end_matches('/').to_string();
         let token = self
             .value("--token")
             .map(str::to_string)
             .or_else(|| std::env::var("TDS_ADMIN_TOKEN").ok())
-            .ok_or_else(|| {
-                usage("no admin token: pass --token or set TDS_ADMIN_TOKEN (tds up prints it)")
-            })?;
+            .filter(|t| !t.is_empty());
+        let iam = match std::env::var("TDS_API_AUTH").ok().as_deref() {
+            _ if self.has("--aws-iam") => true,
+            Some("aws-iam") => true,
+            Some("token") | Some("") | None => {
+                token.is_none() && crate::sigv4::region_of(&api).is_some()
+            }
+            Some(other) => {
+                return Err(usage(format!(
+                    "TDS_API_AUTH={other:?} is not a way to authenticate; use token or aws-iam"
+                )))
+            }
+        };
+        let auth = match (iam, token) {
+            (true, _) => Auth::AwsIam(
+                crate::sigv4::Signer::from_environment(&api)
+                    .await
+                    .map_err(usage)?,
+            ),
+            (false, Some(token)) => Auth::Bearer(token),
+            (false, None) => {
+                return Err(usage(
+                    "no admin token: pass --token or set TDS_ADMIN_TOKEN (tds up prints it); \
+                     for the admin API on AWS pass --aws-iam",
+                ))
+            }
+        };
         Ok(Common {
-            api: api.trim_end_matches('/').to_string(),
-            token,
+            api,
+            auth,
             json: self.has("--json"),
         })
     }
@@ -125,11 +162,29 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
         .build()
         .map_err(|e| Exit(1, e.to_string()))?;
     let url = format!("{}{path}", c.api);
-    let req = match method {
-        "POST" => client.post(&url).json(&body.unwrap_or(json!({}))),
+    let body = match method {
+        "POST" => serde_json::to_vec(&body.unwrap_or(json!({}))).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut req = match method {
+        "POST" => client.post(&url).header("content-type", "application/json"),
         _ => client.get(&url),
     };
-    let resp = req.bearer_auth(&c.token).send().await.map_err(|e| {
+    req = match &c.auth {
+        Auth::Bearer(token) => req.bearer_auth(token),
+        Auth::AwsIam(signer) => {
+            let headers = signer
+                .headers(method, &url, &body, std::time::SystemTime::now())
+                .map_err(|e| Exit(1, e))?;
+            headers
+                .iter()
+                .fold(req, |req, (name, value)| req.header(name, value))
+        }
+    };
+    if method == "POST" {
+        req = req.body(body);
+    }
+    let resp = req.send().await.map_err(|e| {
         Exit(
             4,
             format!(
@@ -149,6 +204,18 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
             format!(
                 "the admin API refused the token: {}",
                 body["error"].as_str().unwrap_or("401")
+            ),
+        )),
+        // API Gateway's IAM authorizer: a bad signature or a principal without execute-api:Invoke.
+        403 => Err(Exit(
+            1,
+            format!(
+                "the admin API refused the request (403 {}); the caller needs execute-api:Invoke on it \
+                 (the stack's AdminApiInvokePolicy) and valid AWS credentials",
+                body["message"]
+                    .as_str()
+                    .or(body["error"].as_str())
+                    .unwrap_or("Forbidden")
             ),
         )),
         code => Err(Exit(
@@ -232,7 +299,7 @@ fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
 pub async fn sync(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
     a.only(&["--mode", "--wait", "--org"])?;
-    let c = a.common()?;
+    let c = a.common().await?;
     let target = a
         .positional
         .first()
@@ -328,7 +395,7 @@ pub async fn stock(args: &[String]) -> Result<(), Exit> {
         "--threshold",
         "--org",
     ])?;
-    let c = a.common()?;
+    let c = a.common().await?;
     let mode = if a.has("--low-stock") {
         "low_stock".to_string()
     } else if a.value("--warehouse").is_some() {
@@ -400,7 +467,7 @@ pub async fn stock(args: &[String]) -> Result<(), Exit> {
 pub async fn stats(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
     a.only(&["--entity", "--detailed", "--org"])?;
-    let c = a.common()?;
+    let c = a.common().await?;
     let org = a
         .value("--org")
         .map(|o| format!("?org_id={o}"))
@@ -494,7 +561,7 @@ pub async fn stats(args: &[String]) -> Result<(), Exit> {
 pub async fn compare(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
     a.only(&["--entity", "--sync", "--dry-run", "--save", "--org"])?;
-    let c = a.common()?;
+    let c = a.common().await?;
     let entities = match a.value("--entity") {
         Some(e) => vec![entity(e)?],
         None => vec!["all".to_string()],
@@ -569,7 +636,7 @@ pub async fn compare(args: &[String]) -> Result<(), Exit> {
 pub async fn health(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
     a.only(&[])?;
-    let c = a.common()?;
+    let c = a.common().await?;
     let h = call(&c, "GET", "/api/tds/health", None).await?;
     emit(&c, &h, |out| {
         let _ = writeln!(out, "{}", text(&h["status"]));
@@ -588,7 +655,7 @@ pub async fn health(args: &[String]) -> Result<(), Exit> {
 pub async fn deadletter(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
     a.only(&["--max", "--limit"])?;
-    let c = a.common()?;
+    let c = a.common().await?;
     match a.positional.first().map(String::as_str) {
         Some("list") => {
             let limit = a.value("--limit").unwrap_or("10");
@@ -674,7 +741,7 @@ pub async fn migrate(args: &[String]) -> Result<(), Exit> {
     let value = json!({"database": shown, "applied": applied_after - applied_before, "total": applied_after});
     let c = Common {
         api: String::new(),
-        token: String::new(),
+        auth: Auth::Bearer(String::new()),
         json: a.has("--json"),
     };
     emit(&c, &value, |out| {

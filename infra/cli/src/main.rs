@@ -11,6 +11,7 @@
 
 mod commands;
 mod pg;
+mod sigv4;
 mod up;
 
 use std::process::ExitCode;
@@ -26,13 +27,14 @@ const USAGE: &str = "usage:
   tds migrate
   tds sim [zoho-sim options: --items N --port P ...]
   tds help
-every client command: [--api URL] [--token T] [--json]; exit codes: 0 done/healthy, 1 failed/unhealthy,
+every client command: [--api URL] [--token T | --aws-iam] [--json]; exit codes: 0 done/healthy, 1 failed/unhealthy,
 2 bad usage, 3 degraded, 4 API or database unreachable
 
 environment: DATABASE_URL (default: a private cluster under --data-dir, made with the machine's PostgreSQL),
              TDS_ZOHO_CREDENTIALS or TDS_ZOHO_CREDENTIALS_FILE (default: the embedded simulator),
              TDS_ADMIN_TOKEN (default: generated and printed), TDS_API_URL (default http://127.0.0.1:8080),
-             RUST_LOG";
+             TDS_API_AUTH=aws-iam (sign with AWS credentials, as --aws-iam; the default for an
+             execute-api URL without a token), AWS_PROFILE/AWS_REGION/..., RUST_LOG";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

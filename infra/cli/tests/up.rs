@@ -493,3 +493,232 @@ fn tds_sim_runs_the_simulator_and_bad_usage_fails() {
     assert_eq!(code, 2);
     assert!(err.contains("no command"), "{err}");
 }
+
+/// The one principal the stand-in gateway knows.
+const AWS_KEY: &str = "AKIDTDSCLITEST000000";
+const AWS_SECRET: &str = "tds-cli-test-secret-key/0123456789abcdefgh";
+const AWS_SESSION: &str = "tds-cli-test-session-token";
+
+/// What the stand-in gateway saw of one request: method, path, body, whether it let it through.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, bool)>>>;
+
+/// A stand-in for API Gateway's IAM authorizer in front of the admin API: it recomputes each request's
+/// SigV4 signature (service execute-api, region eu-west-1) with the secret of the one key it knows and
+/// answers 403 `{"message": "Forbidden"}` as API Gateway does when it differs; else a canned answer.
+async fn iam_gateway(seen: Seen) -> String {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let header = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let authorization = header("authorization");
+                let field = |name: &str| {
+                    authorization
+                        .split([' ', ','])
+                        .find_map(|p| p.strip_prefix(name))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let time =
+                    chrono::NaiveDateTime::parse_from_str(&header("x-amz-date"), "%Y%m%dT%H%M%SZ")
+                        .map(|t| std::time::SystemTime::from(t.and_utc()));
+                let session = header("x-amz-security-token");
+                let valid = authorization.starts_with("AWS4-HMAC-SHA256 ")
+                    && field("Credential=").starts_with(&format!("{AWS_KEY}/"))
+                    && field("Credential=").ends_with("/eu-west-1/execute-api/aws4_request")
+                    && time.is_ok()
+                    && {
+                        let credentials = aws_credential_types::Credentials::new(
+                            AWS_KEY,
+                            AWS_SECRET,
+                            (!session.is_empty()).then(|| AWS_SESSION.to_string()),
+                            None,
+                            "test",
+                        );
+                        let identity = credentials.into();
+                        let params = aws_sigv4::sign::v4::SigningParams::builder()
+                            .identity(&identity)
+                            .region("eu-west-1")
+                            .name("execute-api")
+                            .time(time.unwrap())
+                            .settings(SigningSettings::default())
+                            .build()
+                            .unwrap()
+                            .into();
+                        // The signed headers as received, but those the signer adds itself.
+                        let signed = field("SignedHeaders=");
+                        let pairs: Vec<(String, String)> = signed
+                            .split(';')
+                            .filter(|h| !["x-amz-date", "x-amz-security-token"].contains(h))
+                            .map(|h| (h.to_string(), header(h)))
+                            .collect();
+                        let url = format!("http://{}{}", header("host"), uri);
+                        let request = SignableRequest::new(
+                            method.as_str(),
+                            url,
+                            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                            SignableBody::Bytes(&body),
+                        )
+                        .unwrap();
+                        let expected = sign(request, &params).unwrap().into_parts().0;
+                        let expected_auth = expected
+                            .headers()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or_default();
+                        expected_auth == authorization
+                            && (session.is_empty() || session == AWS_SESSION)
+                    };
+                seen.lock().unwrap().push((
+                    method.to_string(),
+                    uri.to_string(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                    valid,
+                ));
+                if !valid || !header("authorization").starts_with("AWS4") {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        axum::Json(serde_json::json!({"message": "Forbidden"})),
+                    );
+                }
+                let answer = match uri.path() {
+                    "/api/tds/health" => serde_json::json!({"status": "healthy", "reasons": []}),
+                    "/api/tds/sync" => serde_json::json!({"run_ids": [7], "skipped": []}),
+                    _ => serde_json::json!({"error": "no such route"}),
+                };
+                (StatusCode::OK, axum::Json(answer))
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Runs `tds` with only the given environment (no AWS settings of the machine leak in).
+async fn tds_alone(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tds"));
+    cmd.args(args)
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tds-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/tds-test/credentials",
+        );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // Blocking on a thread of its own: the stand-in gateway runs on this test's runtime.
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn against_the_iam_authorized_api_every_request_is_signed_with_aws_credentials() {
+    let seen: Seen = Default::default();
+    let api = iam_gateway(seen.clone()).await;
+    let key = [
+        ("AWS_ACCESS_KEY_ID", AWS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+
+    // GET, signed: the gateway lets it through, and no bearer token went along.
+    let (code, out, err) = tds_alone(&["health", "--aws-iam", "--api", &api], &key).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("healthy"), "{out}");
+
+    // POST: the signature covers the JSON body; temporary credentials send their session token.
+    let mut with_session = key.to_vec();
+    with_session.push(("AWS_SESSION_TOKEN", AWS_SESSION));
+    with_session.push(("TDS_API_AUTH", "aws-iam"));
+    with_session.push(("TDS_API_URL", &api));
+    let (code, out, err) =
+        tds_alone(&["sync", "item", "--mode", "full", "--json"], &with_session).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let started: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(started["run_ids"][0], 7);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.iter().all(|(_, _, _, valid)| *valid), "{seen:?}");
+        assert_eq!(seen[1].0, "POST");
+        let body: Value = serde_json::from_str(&seen[1].2).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"entities": ["item"], "mode": "full"})
+        );
+    }
+
+    // A wrong secret: the gateway's 403, explained; the secret itself is never printed.
+    let wrong = [
+        ("AWS_ACCESS_KEY_ID", AWS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", "not-the-secret-key-0123456789"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let (code, out, err) = tds_alone(&["health", "--aws-iam", "--api", &api], &wrong).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("403") && err.contains("execute-api:Invoke"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-secret-key") && !out.contains("not-the-secret-key"));
+    assert!(!seen.lock().unwrap()[2].3);
+
+    // With a token and no --aws-iam (and a URL that is not execute-api's), the bearer token goes:
+    // the IAM gateway refuses it, as API Gateway would.
+    let (code, _, err) = tds_alone(
+        &["health", "--api", &api],
+        &[("TDS_ADMIN_TOKEN", "some-admin-token-0123456789")],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("403"), "{err}");
+
+    // No credentials anywhere: a clear usage error before any request.
+    let before = seen.lock().unwrap().len();
+    let (code, _, err) = tds_alone(
+        &["health", "--aws-iam", "--api", &api],
+        &[("AWS_REGION", "eu-west-1")],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no AWS credentials"), "{err}");
+    // An execute-api URL without a token means IAM (the region comes from the host name).
+    let (code, _, err) = tds_alone(
+        &[
+            "health",
+            "--api",
+            "https://abc123defg.execute-api.eu-central-1.amazonaws.com",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no AWS credentials"), "{err}");
+    // Without a region, or with an unknown way to authenticate: said so.
+    let (code, _, err) = tds_alone(&["health", "--aws-iam", "--api", &api], &key[..2]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("AWS_REGION"), "{err}");
+    let (code, _, err) =
+        tds_alone(&["health", "--api", &api], &[("TDS_API_AUTH", "kerberos")]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("token or aws-iam"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), before);
+}
