@@ -557,16 +557,38 @@ pub async fn stats(args: &[String]) -> Result<(), Exit> {
     Ok(())
 }
 
-/// `tds compare [--entity E] [--sync] [--dry-run] [--save FILE]`.
+/// `tds compare [--entity E] [--sync [--threshold N]] [--dry-run] [--save FILE]`. An operator's
+/// `--sync` heals every difference (threshold 0), unlike the schedule, which leaves small drift to
+/// the next sync; `--threshold N` heals only kinds with more than N differences.
 pub async fn compare(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
-    a.only(&["--entity", "--sync", "--dry-run", "--save", "--org"])?;
+    a.only(&[
+        "--entity",
+        "--sync",
+        "--dry-run",
+        "--save",
+        "--org",
+        "--threshold",
+    ])?;
     let c = a.common().await?;
     let entities = match a.value("--entity") {
         Some(e) => vec![entity(e)?],
         None => vec!["all".to_string()],
     };
-    let mut body = json!({"entities": entities, "heal": a.has("--sync") || a.has("--dry-run"), "dry_run": a.has("--dry-run")});
+    let threshold: usize = match a.value("--threshold") {
+        Some(t) => t.parse().map_err(|_| {
+            usage(format!(
+                "--threshold must be a whole number of differences, not {t}"
+            ))
+        })?,
+        None => 0,
+    };
+    let thresholds: serde_json::Map<String, Value> = EntityKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), json!(threshold)))
+        .collect();
+    let mut body = json!({"entities": entities, "heal": a.has("--sync") || a.has("--dry-run"),
+                          "dry_run": a.has("--dry-run"), "thresholds": thresholds});
     if let Some(org) = a.value("--org") {
         body["org_id"] = json!(org);
     }

@@ -21,7 +21,7 @@ const USAGE: &str = "usage:
   tds sync <entity|all> [--mode full|incremental] [--wait]
   tds stock [--mode incremental|full] [--warehouse ID] [--items a,b] [--low-stock --threshold N]
   tds stats [--entity items|customers|vendors|pricelists|stock|images] [--detailed]
-  tds compare [--entity E] [--sync] [--dry-run] [--save FILE]
+  tds compare [--entity E] [--sync [--threshold N]] [--dry-run] [--save FILE]
   tds health
   tds deadletter list|retry [--max N]
   tds migrate

@@ -319,6 +319,71 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     assert!(out.contains("match") && out.contains("dry run"), "{out}");
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
     assert!(saved["reports"][0]["kinds"].is_array());
+    // Stock by warehouse and below a threshold.
+    let warehouse: String =
+        sqlx::query_scalar("SELECT zoho_id FROM locations ORDER BY zoho_id LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let (code, out, err) = tds(&stack, &["stock", "--warehouse", &warehouse], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("items") && out.contains("api calls"), "{out}");
+    let (code, out, err) = tds(
+        &stack,
+        &["stock", "--low-stock", "--threshold", "1000000", "--json"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let low: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        low["reports"][0]["low_stock"].as_u64().unwrap() > 0,
+        "{low}"
+    );
+
+    // Drift: a record lost from the database is found by compare and healed by compare --sync.
+    let lost: String = sqlx::query_scalar(
+        "DELETE FROM items WHERE zoho_id = (SELECT min(zoho_id) FROM items) RETURNING zoho_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (code, out, err) = tds(&stack, &["compare", "--entity", "item", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let item_kind = report["reports"][0]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "item")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        item_kind["missing_locally"],
+        serde_json::json!([lost]),
+        "{report}"
+    );
+    // One missing item is below the schedule's heal threshold, but an operator's --sync heals it.
+    let (code, out, err) = tds(&stack, &["compare", "--entity", "item", "--sync"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("item") && out.contains("missing"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let back: Option<String> =
+            sqlx::query_scalar("SELECT zoho_id FROM items WHERE zoho_id = $1")
+                .bind(&lost)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+        if back.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "compare --sync did not bring {lost} back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let (code, out, _) = tds(&stack, &["stats"], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("match") && out.contains("item"), "{out}");
@@ -357,8 +422,22 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     let (code, _, err) = tds(&stack, &["stats", "--entity", "widgets"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("items, customers"), "{err}");
+    let (code, _, err) = tds(&stack, &["stock", "--low-stock", "--threshold", "few"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--threshold must be a number"), "{err}");
+    let (code, _, err) = tds(&stack, &["compare", "--sync", "--threshold", "lots"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--threshold must be a whole number"), "{err}");
+    let (code, _, err) = tds(&stack, &["compare", "--entity", "widgets"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("widgets") && err.contains("item"), "{err}");
     let (code, _, err) = tds(&stack, &["deadletter"], &[]);
     assert_eq!(code, 2, "{err}");
+    let (code, _, err) = tds(&stack, &["deadletter", "purge"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = tds(&stack, &["migrate"], &[("DATABASE_URL", "")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
     let (code, _, err) = tds(&stack, &["health", "--colour", "red"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("--colour"), "{err}");
