@@ -522,6 +522,6 @@ pub async fn run(o: Options) -> Result<(), String> {
     if let Some(c) = cluster {
         c.stop();
     }
-    println!("TDS stopped.");
+    let _ = writeln!(std::io::stdout(), "TDS stopped.");
     Ok(())
 }

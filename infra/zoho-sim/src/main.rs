@@ -81,24 +81,28 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!(
-        "zoho-sim serving {} items of organisation {} at {}",
-        spec.items, spec.org_id, running.base_url
+    // One write, errors ignored: a reader that stops listening (`| head -2`, a test that read the
+    // address) must not take the server down with a broken pipe.
+    let banner = format!(
+        "zoho-sim serving {items} items of organisation {org} at {url}
+  accounts server and API domain: {url}
+  Books v3:      {url}/books/v3/items?organization_id={org}
+  Inventory v1:  {url}/inventory/v1/items?organization_id={org}
+  OAuth client:  client_id={id} client_secret={secret} refresh_token={refresh}
+  control API:   {url}/__sim/stats, /__sim/config, /__sim/tokens/expire, /__sim/orgs/{org}/<collection>
+",
+        items = spec.items,
+        org = spec.org_id,
+        url = running.base_url,
+        id = client.client_id,
+        secret = client.client_secret,
+        refresh = client.refresh_token,
     );
-    println!("  accounts server and API domain: {}", running.base_url);
-    println!(
-        "  Books v3:      {}/books/v3/items?organization_id={}",
-        running.base_url, spec.org_id
-    );
-    println!(
-        "  Inventory v1:  {}/inventory/v1/items?organization_id={}",
-        running.base_url, spec.org_id
-    );
-    println!(
-        "  OAuth client:  client_id={} client_secret={} refresh_token={}",
-        client.client_id, client.client_secret, client.refresh_token
-    );
-    println!("  control API:   {}/__sim/stats, /__sim/config, /__sim/tokens/expire, /__sim/orgs/{}/<collection>", running.base_url, spec.org_id);
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
