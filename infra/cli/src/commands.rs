@@ -175,6 +175,7 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
         Auth::AwsIam(signer) => {
             let headers = signer
                 .headers(method, &url, &body, std::time::SystemTime::now())
+                .await
                 .map_err(|e| Exit(1, e))?;
             headers
                 .iter()
