@@ -8,6 +8,10 @@ placeholder ARNs and local CodeUri values to a placeholder S3 object.
 It also checks that the expanded APIs authorize every admin route: each operation under /api/ of an
 HTTP API must name a security requirement (the IAM authorizer today), so a route added without one fails.
 
+And that every schedule (AWS::Events::Rule) of the expanded template follows SchedulesEnabled: SAM turns
+a function event's `Enabled: !If [...]` into a literal ENABLED, so an event written that way would run
+even in a stack deployed with SchedulesEnabled=false.
+
 Usage: lint_template.py [template.yaml]
 """
 
@@ -61,6 +65,18 @@ def unauthorized_admin_routes(expanded) -> list:
     return found
 
 
+def schedules_ignoring_the_switch(expanded) -> list:
+    """Rules of the expanded template whose State does not depend on the SchedulesOn condition."""
+    found = []
+    for name, res in expanded.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Events::Rule":
+            continue
+        state = res.get("Properties", {}).get("State")
+        if not (isinstance(state, dict) and state.get("Fn::If", [None])[0] == "SchedulesOn"):
+            found.append(f"{name} (State: {json.dumps(state)})")
+    return found
+
+
 def main() -> int:
     path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
     with open(path) as f:
@@ -87,6 +103,9 @@ def main() -> int:
     open_routes = unauthorized_admin_routes(expanded)
     for route in open_routes:
         print(f"{path}: admin route without an authorizer: {route}", file=sys.stderr)
+    always_on = schedules_ignoring_the_switch(expanded)
+    for rule in always_on:
+        print(f"{path}: schedule not switched by SchedulesEnabled: {rule}", file=sys.stderr)
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
         json.dump(expanded, out, indent=1, default=str)
@@ -98,7 +117,7 @@ def main() -> int:
     # Globals that no function uses yet vanish in the expansion and would be reported falsely.
     second = subprocess.run(["cfn-lint", "--ignore-checks", "W2001", "W8001", "--", expanded_path]).returncode
     os.unlink(expanded_path)
-    return first or second or (1 if open_routes else 0)
+    return first or second or (1 if open_routes or always_on else 0)
 
 
 if __name__ == "__main__":

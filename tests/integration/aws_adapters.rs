@@ -266,3 +266,62 @@ async fn s3_blob_store_round_trips_bytes_and_content_type() {
     assert!(!err.is_retriable(), "{err:?}");
     assert!(err.to_string().contains("PutObject k"), "{err}");
 }
+
+#[test]
+fn lambda_log_level_follows_the_templates_log_level_unless_rust_log_is_set() {
+    use tds_aws::bootstrap::log_filter;
+    // Lambda's ApplicationLogLevel arrives as AWS_LAMBDA_LOG_LEVEL.
+    assert_eq!(log_filter(None, Some("INFO")), "info");
+    assert_eq!(log_filter(None, Some("DEBUG")), "debug");
+    assert_eq!(log_filter(None, Some("FATAL")), "error");
+    // Neither set: info (not tracing's default of error, which would hide warnings and audit lines).
+    assert_eq!(log_filter(None, None), "info");
+    assert_eq!(log_filter(Some(" "), Some("bogus")), "info");
+    // RUST_LOG wins.
+    assert_eq!(
+        log_filter(Some("tds_sync=debug,warn"), Some("ERROR")),
+        "tds_sync=debug,warn"
+    );
+}
+
+#[test]
+fn database_secrets_become_urls_whatever_characters_the_password_has() {
+    use serde_json::json;
+    use tds_aws::bootstrap::url_from_secret;
+    let none = |_: &str| None::<String>;
+    // An RDS secret with every field; the password has characters a URL would misread.
+    let url = url_from_secret(
+        &json!({"username": "tds", "password": "p@ss:w/rd#1?%", "host": "db.example", "port": 6432, "dbname": "tds"}),
+        none,
+    )
+    .unwrap();
+    assert_eq!(
+        url,
+        "postgres://tds:p%40ss%3Aw%2Frd%231%3F%25@db.example:6432/tds?sslmode=require"
+    );
+    let parsed: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    assert_eq!(parsed.get_host(), "db.example");
+    assert_eq!(parsed.get_port(), 6432);
+    // The secret RDS manages for a master user: only username and password; the rest from the environment.
+    let env = |name: &str| match name {
+        "TDS_DATABASE_HOST" => Some("cluster.example".to_string()),
+        "TDS_DATABASE_NAME" => Some("zoho".to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        url_from_secret(&json!({"username": "admin", "password": "x"}), env).unwrap(),
+        "postgres://admin:x@cluster.example:5432/zoho?sslmode=require"
+    );
+    let e = url_from_secret(
+        &json!({"username": "admin", "password": "s3cret-value"}),
+        none,
+    )
+    .unwrap_err();
+    assert!(e.contains("host") && e.contains("TDS_DATABASE_HOST"), "{e}");
+    assert!(!e.contains("s3cret-value"), "{e}");
+    // A ready URL is used as is.
+    assert_eq!(
+        url_from_secret(&json!({"database_url": "postgres://u@h/d"}), none).unwrap(),
+        "postgres://u@h/d"
+    );
+}

@@ -373,3 +373,54 @@ async fn published_events_match_their_schemas(pool: PgPool) {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(events.iter().any(|e| e.detail["outcome"] == "tombstoned"));
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_redriven_dead_letter_is_processed_as_the_message_it_carries(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    // A body that fails: dead-lettered in the processor's wrapper.
+    s.processor
+        .process(vec![Incoming {
+            message_id: "junk".into(),
+            body: "{not json".into(),
+        }])
+        .await;
+    let (wrapper, _) = s.dlq.peek_all().remove(0);
+    // Redriven (moved back to the inbox as is) and failing again: dead-lettered once more with the
+    // same original, not a wrapper inside a wrapper.
+    s.processor
+        .process(vec![Incoming {
+            message_id: "junk-again".into(),
+            body: wrapper.clone(),
+        }])
+        .await;
+    let again: Value = serde_json::from_str(&s.dlq.peek_all()[1].0).unwrap();
+    assert_eq!(again["original"], "{not json", "{again}");
+
+    // A dead letter in the same wrapper around a good webhook, redriven: applied.
+    let location = first(&s.sim, Collection::Locations, |_| true);
+    let good = message(EntityKind::Location, &location, Action::Edited);
+    let mut redriven: Value = serde_json::from_str(&wrapper).unwrap();
+    redriven["original"] = json!(good.body);
+    let out = s
+        .processor
+        .process(vec![Incoming {
+            message_id: "redriven".into(),
+            body: redriven.to_string(),
+        }])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done, "{out:?}");
+    assert_eq!(
+        s.store
+            .counts(EntityKind::Location, ORG)
+            .await
+            .unwrap()
+            .active,
+        1
+    );
+    assert_eq!(s.dlq.peek_all().len(), 2, "nothing new dead-lettered");
+    // An inbox message that merely has a field called "original" is not mistaken for a wrapper.
+    assert_eq!(
+        tds_sync::unwrap_dead_letter(r#"{"original": "x"}"#),
+        r#"{"original": "x"}"#
+    );
+}

@@ -124,10 +124,7 @@ async fn database(
                     .map_err(|e| format!("cannot create database tds_local: {e}"))?;
             }
             pool.close().await;
-            match admin_url.rsplit_once('/') {
-                Some((server, _)) => format!("{server}/tds_local"),
-                None => admin_url,
-            }
+            admin_url.replacen("/postgres?", "/tds_local?", 1)
         }
     };
     let config = StoreConfig::from_lookup(|name| match name {
@@ -320,6 +317,21 @@ pub async fn run(o: Options) -> Result<(), String> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .try_init();
+    // Settings first: a mistake is reported before anything starts.
+    let token = match std::env::var("TDS_ADMIN_TOKEN") {
+        Ok(t) if t.len() >= 16 => t,
+        Ok(t) if !t.is_empty() => {
+            return Err(format!(
+                "TDS_ADMIN_TOKEN is {} characters; it must have at least 16 (unset it to have one generated)",
+                t.len()
+            ))
+        }
+        _ => random_hex(24),
+    };
+    let data_centre: DataCentre = std::env::var("TDS_ZOHO_DC")
+        .unwrap_or_else(|_| "us".into())
+        .parse()
+        .map_err(|e: String| format!("TDS_ZOHO_DC: {e}"))?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{} ({e}); pass --port", o.port))?;
@@ -328,16 +340,12 @@ pub async fn run(o: Options) -> Result<(), String> {
 
     let (store, database_shown, cluster) = database(&o.data_dir).await?;
     let database_shown = match &cluster {
-        Some(_) => format!(
-            "{database_shown} (private cluster in {})",
-            o.data_dir.join("pg").display()
-        ),
+        Some(c) => format!("{database_shown} (private cluster in {})", c.dir.display()),
         None => database_shown,
     };
     let (doc, sim, zoho_what) =
         zoho(o.items, o.zoho_per_minute, &format!("{base}/webhooks/zoho")).await?;
-    let credentials =
-        StaticCredentials::from_json(&doc, DataCentre::Us).map_err(|e| e.to_string())?;
+    let credentials = StaticCredentials::from_json(&doc, data_centre).map_err(|e| e.to_string())?;
     let orgs = credentials.organizations().to_vec();
     let mut settings = ClientSettings::default();
     settings.budget.per_minute_limit = o.zoho_per_minute;
@@ -373,10 +381,6 @@ pub async fn run(o: Options) -> Result<(), String> {
         events.clone(),
         threshold,
     ));
-    let token = std::env::var("TDS_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| t.len() >= 16)
-        .unwrap_or_else(|| random_hex(24));
     let admin = Arc::new(Admin {
         store: store.clone(),
         processor: processor.clone(),

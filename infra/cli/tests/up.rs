@@ -571,6 +571,20 @@ fn tds_sim_runs_the_simulator_and_bad_usage_fails() {
     let (code, _, err) = run(&[]);
     assert_eq!(code, 2);
     assert!(err.contains("no command"), "{err}");
+    // Settings `tds up` would otherwise silently replace or ignore are refused before anything starts.
+    for (var, value, says) in [
+        ("TDS_ADMIN_TOKEN", "short", "at least 16"),
+        ("TDS_ZOHO_DC", "mars", "TDS_ZOHO_DC"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tds"))
+            .args(["up", "--port", "0"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {err}");
+        assert!(err.contains(says), "{var}: {err}");
+    }
 }
 
 /// The one principal the stand-in gateway knows.

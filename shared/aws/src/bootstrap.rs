@@ -37,7 +37,7 @@ where
 }
 
 /// The database URL: `DATABASE_URL`, or built from the RDS-style secret `TDS_DATABASE_SECRET_ARN`
-/// (`{"host","port","username","password","dbname"}` or `{"database_url"}`).
+/// (see [`url_from_secret`]).
 pub async fn database_url(secrets: &SecretsManagerStore) -> Result<String, BootError> {
     if let Ok(url) = std::env::var("DATABASE_URL") {
         return Ok(url);
@@ -45,24 +45,61 @@ pub async fn database_url(secrets: &SecretsManagerStore) -> Result<String, BootE
     let arn = required("TDS_DATABASE_SECRET_ARN")?;
     let doc: serde_json::Value = serde_json::from_str(&secrets.secret(&arn).await?)
         .map_err(|_| "the database secret is not JSON")?;
+    Ok(url_from_secret(&doc, |name| std::env::var(name).ok())?)
+}
+
+/// The URL of a database secret: its `database_url`, or one made of `username`, `password`, `host`,
+/// `port` (5432) and `dbname`. A secret RDS manages for a master user holds only the user and the
+/// password: `host`, `port` and `dbname` then come from `TDS_DATABASE_HOST`, `TDS_DATABASE_PORT` and
+/// `TDS_DATABASE_NAME` (`postgres`). User, password and name are percent-encoded, so any character
+/// RDS generates is safe. Errors name what is missing, never a value.
+pub fn url_from_secret(
+    doc: &serde_json::Value,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     if let Some(url) = doc.get("database_url").and_then(|v| v.as_str()) {
         return Ok(url.to_string());
     }
-    let field = |k: &str| -> Result<String, BootError> {
+    let field = |k: &str, var: &str| -> Option<String> {
         match doc.get(k) {
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
-            _ => Err(format!("the database secret has no {k}").into()),
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => env(var).filter(|v| !v.trim().is_empty()),
         }
     };
+    let missing =
+        |what: &str, var: &str| format!("the database secret has no {what} (nor is {var} set)");
+    let user = field("username", "TDS_DATABASE_USER")
+        .ok_or_else(|| missing("username", "TDS_DATABASE_USER"))?;
+    let password = match doc.get("password") {
+        Some(serde_json::Value::String(p)) => p.clone(),
+        _ => return Err("the database secret has no password".into()),
+    };
+    let host =
+        field("host", "TDS_DATABASE_HOST").ok_or_else(|| missing("host", "TDS_DATABASE_HOST"))?;
+    let port = field("port", "TDS_DATABASE_PORT").unwrap_or_else(|| "5432".into());
+    if port.parse::<u16>().is_err() {
+        return Err(format!("the database port {port:?} is not a port number"));
+    }
+    let dbname = field("dbname", "TDS_DATABASE_NAME").unwrap_or_else(|| "postgres".into());
     Ok(format!(
-        "postgres://{}:{}@{}:{}/{}?sslmode=require",
-        field("username")?,
-        field("password")?,
-        field("host")?,
-        field("port").unwrap_or_else(|_| "5432".into()),
-        field("dbname")?
+        "postgres://{}:{}@{host}:{port}/{}?sslmode=require",
+        encode(&user),
+        encode(&password),
+        encode(&dbname)
     ))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The store: pool settings (`TDS_DB_*`) come from the environment whichever way the URL was found;
@@ -101,11 +138,34 @@ pub async fn zoho(
     )?)
 }
 
-/// JSON logs for CloudWatch (level from `RUST_LOG`; Lambda adds the timestamp).
+/// The log filter: `RUST_LOG` when set, else the level Lambda's `LoggingConfig.ApplicationLogLevel`
+/// puts in `AWS_LAMBDA_LOG_LEVEL` (the template's `LogLevel`; FATAL logs errors), else `info`.
+pub fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> String {
+    if let Some(filter) = rust_log.map(str::trim).filter(|f| !f.is_empty()) {
+        return filter.to_string();
+    }
+    match lambda_level
+        .map(|l| l.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some(level @ ("trace" | "debug" | "info" | "warn" | "error")) => level.to_string(),
+        Some("fatal") => "error".into(),
+        _ => "info".into(),
+    }
+}
+
+/// JSON logs for CloudWatch at [`log_filter`]'s level (Lambda adds the timestamp).
 pub fn init_tracing() {
+    let filter = log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_current_span(false)
         .without_time()
         .try_init();

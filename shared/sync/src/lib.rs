@@ -151,25 +151,28 @@ impl Processor {
         let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
         let mut work: Vec<Work> = Vec::new();
         let started = std::time::Instant::now();
-        for (index, incoming) in batch.iter().enumerate() {
-            if let Some(job) = sync_job(&incoming.body) {
+        // A dead letter this processor wrapped, moved back by a redrive: process what it carried.
+        let bodies: Vec<std::borrow::Cow<'_, str>> =
+            batch.iter().map(|m| unwrap_dead_letter(&m.body)).collect();
+        for (index, body) in bodies.iter().map(|b| b.as_ref()).enumerate() {
+            if let Some(job) = sync_job(body) {
                 out[index] = Some(match job {
                     Ok(_) if started.elapsed() > self.settings.job_time_budget => {
-                        self.defer_job(&incoming.body).await
+                        self.defer_job(body).await
                     }
-                    Ok(job) => self.handle_job(&incoming.body, job).await,
+                    Ok(job) => self.handle_job(body, job).await,
                     Err(e) => {
-                        self.dead_letter(&incoming.body, &format!("not a sync job: {e}"))
+                        self.dead_letter(body, &format!("not a sync job: {e}"))
                             .await
                     }
                 });
                 continue;
             }
-            match serde_json::from_str::<InboxMessage>(&incoming.body) {
+            match serde_json::from_str::<InboxMessage>(body) {
                 Ok(message) => work.push(Work { index, message }),
                 Err(e) => {
                     out[index] = Some(
-                        self.dead_letter(&incoming.body, &format!("not an inbox message: {e}"))
+                        self.dead_letter(body, &format!("not an inbox message: {e}"))
                             .await,
                     );
                 }
@@ -218,7 +221,7 @@ impl Processor {
                     }
                     Err(Failure::Retry(reason)) => Disposition::Retry(reason),
                     Err(Failure::Permanent(reason)) => {
-                        self.dead_letter(&batch[w.index].body, &reason).await
+                        self.dead_letter(&bodies[w.index], &reason).await
                     }
                 };
                 out[w.index] = Some(disposition);
@@ -325,6 +328,8 @@ impl Processor {
         .map(|_| ())
     }
 
+    /// Sends `body` to the dead-letter queue as `{"reason", "failed_at", "original": body}`; a
+    /// redrive moves that back to the inbox, where [`unwrap_dead_letter`] recovers `body`.
     async fn dead_letter(&self, body: &str, reason: &str) -> Disposition {
         let wrapped =
             json!({"reason": reason, "failed_at": Utc::now(), "original": body}).to_string();
@@ -609,5 +614,23 @@ impl Entity for AnyRow {
     }
     fn write_columns(&self, sink: &mut dyn tds_core::ColumnSink) {
         self.inner().write_columns(sink)
+    }
+}
+
+/// The message a dead letter written by [`Processor`] carries (`original`), or `body` itself when it
+/// is not such a wrapper (an inbox message, a sync job, or a raw body SQS moved after too many
+/// receives).
+pub fn unwrap_dead_letter(body: &str) -> std::borrow::Cow<'_, str> {
+    #[derive(serde::Deserialize)]
+    struct Wrapper {
+        original: String,
+        #[allow(dead_code)]
+        reason: serde::de::IgnoredAny,
+        #[allow(dead_code)]
+        failed_at: serde::de::IgnoredAny,
+    }
+    match serde_json::from_str::<Wrapper>(body) {
+        Ok(w) => std::borrow::Cow::Owned(w.original),
+        Err(_) => std::borrow::Cow::Borrowed(body),
     }
 }
