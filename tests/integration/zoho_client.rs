@@ -189,6 +189,59 @@ async fn an_expired_token_is_refreshed_once_then_a_clear_error(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_revoked_grant_costs_one_refresh_not_one_per_call(pool: PgPool) {
+    let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
+    let client = Arc::new(client_for(&sim, pool.clone(), fast_settings()));
+    items_page(&client).await.unwrap();
+    assert_eq!(sim.sim.stats().token_refreshes, 1);
+    // The grant loses its scope: every call is refused, whatever the token.
+    sim.sim.configure(|c| c.deny_tokens = true);
+    let err = items_page(&client).await.unwrap_err();
+    assert!(
+        matches!(err, ZohoError::Unauthorized { code: 57, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        sim.sim.stats().token_refreshes,
+        2,
+        "refreshed once, then failed"
+    );
+    // Fifty more calls from many tasks (webhooks of a kind the scope lacks): no refresh at all, so
+    // Zoho's 10-per-10-minutes allowance stays untouched for the endpoints that still work.
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move { items_page(&client).await }));
+    }
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, ZohoError::Unauthorized { code: 57, .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(sim.sim.stats().token_refreshes, 2);
+    // Another process sees the same refusal in the shared cache.
+    let other = client_for(&sim, pool.clone(), fast_settings());
+    assert!(matches!(
+        items_page(&other).await.unwrap_err(),
+        ZohoError::Unauthorized { code: 57, .. }
+    ));
+    assert_eq!(sim.sim.stats().token_refreshes, 2);
+
+    // Re-authorised, and the cool-down over: one caller refreshes again and all is well.
+    sim.sim.configure(|c| c.deny_tokens = false);
+    sqlx::query("UPDATE tds_token_cache SET refused_at = refused_at - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sim.sim.expire_tokens();
+    items_page(&client).await.unwrap();
+    items_page(&other).await.unwrap();
+    assert_eq!(sim.sim.stats().token_refreshes, 3);
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn refused_and_rate_limited_refreshes(pool: PgPool) {
     let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
     let bad = client_with(&sim, pool.clone(), fast_settings(), "1000.wrong".into());

@@ -201,7 +201,7 @@ async fn api(
             Err(zoho_error(StatusCode::UNAUTHORIZED, 14, "The request could not be authenticated as the authentication value you entered is invalid. Enter a valid authentication value and try again."))
         }
         Some(t) => match s.tokens.get(t) {
-            Some(expiry) if *expiry > now => Ok(()),
+            Some(expiry) if *expiry > now && !s.config.deny_tokens => Ok(()),
             _ => {
                 s.stats.unauthorized += 1;
                 Err(zoho_error(StatusCode::UNAUTHORIZED, 57, "You are not authorized to perform this operation"))

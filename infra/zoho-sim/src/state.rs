@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub ignore_modified_filter: bool,
     /// Whether changing an item's stock through the control API bumps its `last_modified_time`.
     pub stock_bumps_modified_time: bool,
+    /// A revoked grant or a token without the needed scope: every API call answers 401 code 57,
+    /// however fresh the token (refreshes still succeed, as they do at Zoho).
+    pub deny_tokens: bool,
 }
 
 impl Default for SimConfig {
@@ -67,6 +70,7 @@ impl Default for SimConfig {
             payments_list_key: "customerpayments".into(),
             ignore_modified_filter: false,
             stock_bumps_modified_time: true,
+            deny_tokens: false,
         }
     }
 }

@@ -258,7 +258,13 @@ impl ZohoClient {
             };
             match outcome {
                 Attempt::Refresh(code, message) => {
+                    // Refresh once; a token refused right after its refresh (or already known to be
+                    // refused) means a revoked grant or a missing scope: fail, and let other callers
+                    // fail at once rather than burn Zoho's few refreshes.
                     if refreshed {
+                        self.tokens.mark_refused(org, &token).await?;
+                    }
+                    if refreshed || !self.tokens.invalidate(org, &token).await? {
                         return Err(ZohoError::Unauthorized {
                             what,
                             code,
@@ -266,7 +272,6 @@ impl ZohoClient {
                         });
                     }
                     refreshed = true;
-                    self.tokens.invalidate(org, &token).await?;
                 }
                 Attempt::RetryAfter(wait) => tokio::time::sleep(wait).await,
                 Attempt::Fail(e) => return Err(e),

@@ -30,6 +30,9 @@ pub struct TokenSettings {
     pub refresh_window: Duration,
     /// How long to wait for another process's refresh.
     pub lock_timeout: Duration,
+    /// After Zoho refused a just-refreshed token, how long callers fail at once before one may
+    /// refresh again (the operator may have re-authorised meanwhile).
+    pub refused_cooldown: Duration,
 }
 
 impl Default for TokenSettings {
@@ -39,6 +42,7 @@ impl Default for TokenSettings {
             refresh_limit: 10,
             refresh_window: Duration::from_secs(600),
             lock_timeout: Duration::from_secs(20),
+            refused_cooldown: Duration::from_secs(600),
         }
     }
 }
@@ -112,24 +116,64 @@ impl TokenManager {
     }
 
     /// Marks `token` as dead (Zoho answered 401 code 57 with it), unless it was already replaced, so
-    /// that the next [`TokenManager::access_token`] refreshes exactly once for all callers.
-    pub async fn invalidate(&self, org: &OrgConfig, token: &SecretString) -> Result<(), ZohoError> {
+    /// that the next [`TokenManager::access_token`] refreshes exactly once for all callers. Returns
+    /// false, changing nothing, when Zoho refused this very token right after its refresh (see
+    /// [`TokenManager::mark_refused`]) less than `refused_cooldown` ago: refreshing would not help.
+    pub async fn invalidate(
+        &self,
+        org: &OrgConfig,
+        token: &SecretString,
+    ) -> Result<bool, ZohoError> {
         let credential = org.credential_id.as_str();
-        {
+        // Not a token that was refused right after its refresh (unless the cool-down has passed).
+        let invalidated = sqlx::query(
+            "UPDATE tds_token_cache SET expires_at = clock_timestamp(), updated_at = clock_timestamp()
+             WHERE credential_id = $1 AND access_token = $2
+               AND (refused_at IS NULL OR refused_at < clock_timestamp() - make_interval(secs => $3))",
+        )
+        .bind(credential)
+        .bind(token.expose())
+        .bind(self.settings.refused_cooldown.as_secs_f64())
+        .execute(&self.pool)
+        .await
+        .map_err(ZohoError::db("token invalidation"))?
+        .rows_affected()
+            > 0;
+        let refused = !invalidated
+            && sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM tds_token_cache
+                 WHERE credential_id = $1 AND access_token = $2 AND refused_at IS NOT NULL)",
+            )
+            .bind(credential)
+            .bind(token.expose())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(ZohoError::db("token invalidation"))?;
+        if !refused {
             let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
             if local.get(credential).is_some_and(|c| &c.token == token) {
                 local.remove(credential);
             }
         }
+        Ok(!refused)
+    }
+
+    /// Records that Zoho refused `token` although it had just been refreshed: the grant is revoked
+    /// or lacks a scope, and refreshing again would not help (see [`TokenManager::invalidate`]).
+    pub async fn mark_refused(
+        &self,
+        org: &OrgConfig,
+        token: &SecretString,
+    ) -> Result<(), ZohoError> {
         sqlx::query(
-            "UPDATE tds_token_cache SET expires_at = clock_timestamp(), updated_at = clock_timestamp()
+            "UPDATE tds_token_cache SET refused_at = clock_timestamp(), updated_at = clock_timestamp()
              WHERE credential_id = $1 AND access_token = $2",
         )
-        .bind(credential)
+        .bind(org.credential_id.as_str())
         .bind(token.expose())
         .execute(&self.pool)
         .await
-        .map_err(ZohoError::db("token invalidation"))?;
+        .map_err(ZohoError::db("token refusal"))?;
         Ok(())
     }
 
@@ -218,6 +262,7 @@ impl TokenManager {
                 access_token = COALESCE($2, access_token),
                 expires_at = CASE WHEN $2 IS NULL THEN expires_at ELSE $3 END,
                 refreshed_at = CASE WHEN $2 IS NULL THEN refreshed_at ELSE clock_timestamp() END,
+                refused_at = CASE WHEN $2 IS NULL THEN refused_at ELSE NULL END,
                 refresh_window_start = $4, refresh_window_count = $5, last_error = $6,
                 updated_at = clock_timestamp()
              WHERE credential_id = $1",
