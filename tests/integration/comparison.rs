@@ -223,7 +223,8 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
         .iter()
         .map(|a| (a.kind.as_str(), (a.refetch.len(), a.tombstone.len())))
         .collect();
-    assert_eq!(planned["item"], (3, 2));
+    // What the listing lacks is re-fetched, not tombstoned on its word: the re-fetch confirms it.
+    assert_eq!(planned["item"], (5, 0));
     assert_eq!(planned["item_stock"], (2, gone_rows.len()));
     assert_eq!(planned["price_book_rate"], (1, 0));
     let counts_after: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
@@ -491,4 +492,91 @@ async fn statistics_handler_refuses_bad_input_and_summarises_reports(pool: PgPoo
     assert_eq!(r["org_id"], ORG);
     assert_eq!(r["severity"], "perfect");
     assert!(r["kinds"].as_array().unwrap().len() >= 11);
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_wrong_tombstone_is_healed_and_a_confirmed_deletion_is_kept(pool: PgPool) {
+    let (h, _dir) = synced(pool.clone(), 30).await;
+    let p = h.processor();
+    let two: Vec<String> =
+        sqlx::query_scalar("SELECT zoho_id FROM invoices ORDER BY zoho_id LIMIT 2")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let (wrongly, recently) = (two[0].clone(), two[1].clone());
+    // Two invoices Zoho still has, tombstoned here: one an hour ago (say a listing shifted under a
+    // deletion), one just now (which a read from before it could not overrule).
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    for (id, at) in [(&wrongly, hour_ago), (&recently, chrono::Utc::now())] {
+        h.store
+            .tombstone(
+                tds_core::EntityKind::Invoice,
+                &[tds_store::Tombstone {
+                    org_id: ORG.into(),
+                    zoho_id: id.clone(),
+                    deleted_at: at,
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    let report = p
+        .compare(&request(
+            json!({"entities": ["invoice"], "thresholds": {"invoice": 0}}),
+        ))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        set(&kind(&report, "invoice").missing_locally),
+        ids([&wrongly, &recently])
+    );
+    h.drain(&p).await;
+    let deleted = |id: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+                "SELECT deleted_at FROM invoices WHERE zoho_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // The heal's fresh read from Zoho restores the old tombstone; the young one stands (the read
+    // may predate it) until it is older than RESTORE_AFTER.
+    assert_eq!(deleted(wrongly.clone()).await, None, "restored");
+    assert!(deleted(recently.clone()).await.is_some());
+
+    // An invoice Zoho really deleted: the comparison lists it as deleted in Zoho, and the heal's
+    // re-fetch (404) is what tombstones it.
+    let gone = two[0].clone();
+    h.sim.sim.with_state(|s| {
+        let org = s.orgs.get_mut(ORG).unwrap();
+        org.records
+            .get_mut(&Collection::Invoices)
+            .unwrap()
+            .remove(&gone);
+    });
+    let report = p
+        .compare(&request(
+            json!({"entities": ["invoice"], "thresholds": {"invoice": 0}}),
+        ))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(kind(&report, "invoice").deleted_in_zoho.contains(&gone));
+    let plan = report.heal.iter().find(|a| a.kind == "invoice").unwrap();
+    assert!(
+        plan.refetch.contains(&gone) && plan.tombstone.is_empty(),
+        "{plan:?}"
+    );
+    assert_eq!(
+        deleted(gone.clone()).await,
+        None,
+        "not tombstoned before Zoho confirms"
+    );
+    h.drain(&p).await;
+    assert!(deleted(gone).await.is_some(), "tombstoned after the 404");
 }

@@ -24,6 +24,11 @@ pub use read::{EntityCounts, ImageWork, RowVersion, StoredRow};
 pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
 pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 
+/// A tombstone older than this gives way to a fresh read from Zoho that still has the record
+/// ([`Store::upsert_fresh`]): Zoho has just shown it, so the deletion was wrong (a listing that shifted
+/// while it was paged, a misrouted webhook). Younger tombstones may be newer than the read.
+pub const RESTORE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 

@@ -126,7 +126,8 @@ impl Store {
     }
 
     /// [`Store::upsert`] for rows just read from Zoho: at an equal version, a fresh row at least as
-    /// complete as the stored one wins (see the module docs).
+    /// complete as the stored one wins (see the module docs), and a tombstone older than
+    /// [`crate::RESTORE_AFTER`] gives way (Zoho has just shown the record).
     pub async fn upsert_fresh<E: Entity>(
         &self,
         rows: &[VersionedRow<E>],
@@ -379,6 +380,17 @@ fn upsert_sql<'a>(
         "(EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
                           > (cur.last_modified_time, cur.completeness, cur.content_hash)"
     };
+    // A tombstone gives way to a newer version; to a fresh read also when it is older than
+    // RESTORE_AFTER (Zoho has just shown the record, so it was not deleted then).
+    let restore = if fresh {
+        format!(
+            "(EXCLUDED.last_modified_time > cur.deleted_at
+                             OR cur.deleted_at < now() - make_interval(secs => {}))",
+            crate::RESTORE_AFTER.as_secs()
+        )
+    } else {
+        "EXCLUDED.last_modified_time > cur.deleted_at".to_string()
+    };
     let typed: Vec<(&str, &str)> = typed.collect();
     let common = [
         ("org_id", "text[]"),
@@ -414,7 +426,7 @@ fn upsert_sql<'a>(
             SELECT {names}, now() FROM incoming
             ON CONFLICT (org_id, zoho_id) DO UPDATE SET {updates}, deleted_at = NULL, synced_at = EXCLUDED.synced_at
             WHERE CASE WHEN cur.deleted_at IS NOT NULL
-                       THEN EXCLUDED.last_modified_time > cur.deleted_at
+                       THEN {restore}
                        ELSE cur.content_hash <> EXCLUDED.content_hash
                         AND {newer}
                   END

@@ -623,10 +623,18 @@ impl Processor {
                         )
                     }
                     EntityKind::ItemImage => (EntityKind::ItemImage, Vec::new(), Vec::new()),
+                    // What the listing lacks is re-fetched too, not tombstoned on its word: a page
+                    // listing shifts when Zoho deletes a record meanwhile, so a live record can be
+                    // missed. The re-fetch tombstones only what Zoho confirms gone (not found).
                     k => {
-                        let ids: Vec<String> =
-                            d.missing_locally.iter().chain(&d.stale).cloned().collect();
-                        (k, ids, d.deleted_in_zoho.clone())
+                        let ids: Vec<String> = d
+                            .missing_locally
+                            .iter()
+                            .chain(&d.stale)
+                            .chain(&d.deleted_in_zoho)
+                            .cloned()
+                            .collect();
+                        (k, ids, Vec::new())
                     }
                 };
             let mut action = HealAction {

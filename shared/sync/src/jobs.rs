@@ -577,6 +577,8 @@ impl Processor {
             .into_iter()
             .map(|r| (r.zoho_id.clone(), r))
             .collect();
+        let restore_before =
+            Utc::now() - ChronoDuration::from_std(tds_store::RESTORE_AFTER).unwrap_or_default();
         let changed = |r: &Value| -> bool {
             let (Some(id), Some(t)) = (record_id(kind, r), record_time(r)) else {
                 return true;
@@ -584,7 +586,8 @@ impl Processor {
             match stored.get(&id) {
                 None => true,
                 Some(row) => match row.deleted_at {
-                    Some(d) => t > d,
+                    // Listed by Zoho now: a tombstone older than RESTORE_AFTER was wrong.
+                    Some(d) => t > d || d < restore_before,
                     // Zoho's times have one-second precision: at the same second, the listed fields
                     // tell whether the record was edited again after TDS read it.
                     None => {
