@@ -300,6 +300,31 @@ async fn zoho_errors_map_to_typed_errors(pool: PgPool) {
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert!(err.to_string().contains("1002"), "{err}");
+    // A 404 for a path Zoho does not know (code 5, "Invalid URL") is TDS's mistake, not a deletion:
+    // nothing may be tombstoned on it.
+    let err = client
+        .get_json(
+            ORG,
+            tds_zoho::Product::Inventory,
+            "itemz/123",
+            &[],
+            Priority::Webhook,
+        )
+        .await
+        .unwrap_err();
+    assert!(!err.is_not_found(), "{err}");
+    assert!(
+        matches!(
+            err,
+            ZohoError::Api {
+                status: 404,
+                code: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_retriable());
 
     sim.sim.configure(|c| c.error_rate = 1.0);
     let err = items_page(&client).await.unwrap_err();

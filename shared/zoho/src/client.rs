@@ -328,6 +328,16 @@ impl ZohoClient {
                 String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
             });
         let what = what.to_string();
+        // "Does not exist" is Zoho's code 1002, at whatever status; a 404 with another code ("Invalid
+        // URL", 5) is a request TDS got wrong, never evidence that a record was deleted. A binary
+        // download's 404 carries no JSON.
+        if code == Some(1002) || (status == 404 && code.is_none() && binary) {
+            return Ok(Attempt::Fail(ZohoError::NotFound {
+                what,
+                code: code.unwrap_or(0),
+                message,
+            }));
+        }
         Ok(match status {
             200..=299 => match (body, code) {
                 (Some(body), Some(0)) => Attempt::Done(body),
@@ -344,8 +354,9 @@ impl ZohoClient {
                 }),
             },
             401 => Attempt::Refresh(code.unwrap_or(0), message),
-            404 => Attempt::Fail(ZohoError::NotFound {
+            404 => Attempt::Fail(ZohoError::Api {
                 what,
+                status,
                 code: code.unwrap_or(0),
                 message,
             }),
