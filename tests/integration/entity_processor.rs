@@ -424,3 +424,52 @@ async fn a_redriven_dead_letter_is_processed_as_the_message_it_carries(pool: PgP
         r#"{"original": "x"}"#
     );
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_late_retried_webhook_of_a_deleted_record_still_tombstones_it(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let invoice = first(&s.sim, Collection::Invoices, |_| true);
+    let id = invoice["invoice_id"].as_str().unwrap().to_string();
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Invoice, &invoice, Action::Edited)])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done);
+    let stored: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT last_modified_time FROM invoices WHERE zoho_id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Zoho deletes it (no Deleted rule). A webhook received long before the stored version (retried
+    // for hours, say) re-fetches it, finds it gone, and tombstones it as of now: not as of its
+    // arrival, which the stored version would outrank.
+    s.sim.sim.with_state(|st| {
+        st.orgs
+            .get_mut(ORG)
+            .unwrap()
+            .records
+            .get_mut(&Collection::Invoices)
+            .unwrap()
+            .remove(&id);
+    });
+    let late = message(EntityKind::Invoice, &invoice, Action::Edited);
+    let mut m: InboxMessage = serde_json::from_str(&late.body).unwrap();
+    m.received_at = stored - chrono::Duration::hours(2);
+    m.dedupe_key = format!("{}-late", m.dedupe_key);
+    let out = s
+        .processor
+        .process(vec![Incoming {
+            message_id: "late".into(),
+            body: serde_json::to_string(&m).unwrap(),
+        }])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done, "{out:?}");
+    let deleted: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT deleted_at FROM invoices WHERE zoho_id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(deleted.is_some_and(|d| d > stored), "{deleted:?}");
+}

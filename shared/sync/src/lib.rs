@@ -386,7 +386,7 @@ impl Processor {
                             match by_id.get(&items[i].message.zoho_id) {
                                 Some(record) => records.push((i, record.clone())),
                                 // Not returned by /itemdetails: deleted in Zoho since the webhook.
-                                None => deletions.push((i, tombstone(&items[i].message))),
+                                None => deletions.push((i, gone_now(&items[i].message))),
                             }
                         }
                     }
@@ -411,7 +411,7 @@ impl Processor {
                         .await
                     {
                         Ok(record) => records.push((i, record)),
-                        Err(e) if e.is_not_found() => deletions.push((i, tombstone(m))),
+                        Err(e) if e.is_not_found() => deletions.push((i, gone_now(m))),
                         Err(e) => results[i] = Some(Err(Failure::from(e))),
                     }
                 }
@@ -449,8 +449,14 @@ impl Processor {
                         match self.store.upsert(&stock).await {
                             Ok(report) => collect_events(&report, events),
                             Err(e) => {
-                                // Stock is re-read by the poller; the item row itself is written.
-                                tracing::warn!(org, error = %e, "stock rows not written");
+                                // The item rows are written, their stock is not: the messages go
+                                // back for a redelivery, which finds the items unchanged and writes
+                                // the stock (nothing half-written is acknowledged).
+                                tracing::warn!(org, error = %e, "stock rows not written; retrying");
+                                let f = Failure::from(e);
+                                for (i, _) in &rows {
+                                    results[*i] = Some(Err(f.clone()));
+                                }
                             }
                         }
                     }
@@ -544,11 +550,21 @@ fn sync_job(body: &str) -> Option<Result<SyncJob, serde_json::Error>> {
     Some(serde_json::from_value(job.clone()))
 }
 
+/// The tombstone of a Deleted webhook: deleted when Zoho said so.
 fn tombstone(m: &InboxMessage) -> Tombstone {
     Tombstone {
         org_id: m.org_id.clone(),
         zoho_id: m.zoho_id.clone(),
         deleted_at: m.received_at,
+    }
+}
+
+/// The tombstone of a record a re-fetch found gone: deleted as of now, not as of the webhook (a
+/// retried message may be older than a version a sync stored meanwhile).
+fn gone_now(m: &InboxMessage) -> Tombstone {
+    Tombstone {
+        deleted_at: Utc::now(),
+        ..tombstone(m)
     }
 }
 
