@@ -119,6 +119,14 @@ async fn sqs_queue_receive_counts_dead_letters_and_redrive() {
         json!({"n": 1})
     );
 
+    // A retry of fewer than the queue holds moves exactly that many (a move task would move all).
+    for n in 2..5 {
+        dlq.send(json!({"n": n}).to_string()).await.unwrap();
+    }
+    assert_eq!(redrive.redrive(2).await.unwrap(), 2);
+    assert_eq!(dlq.stats().await.unwrap().visible, 1);
+    assert_eq!(inbox.stats().await.unwrap().visible, 2);
+
     // A bad receipt is refused, not retried.
     let err = inbox.delete("not-a-receipt").await.unwrap_err();
     assert!(!err.is_retriable(), "{err}");

@@ -330,10 +330,18 @@ impl SqsRedrive {
 }
 
 impl Redrive for SqsRedrive {
+    /// Fewer than the queue holds: moved by hand, exactly `max`. All of them: one
+    /// `StartMessageMoveTask` (SQS moves the whole queue; the count is the depth when it started),
+    /// or by hand where the task is unavailable (moto, older regions). A task already running is
+    /// reported, not doubled by a manual move beside it.
     fn redrive(&self, max: usize) -> PortFuture<'_, usize> {
         Box::pin(async move {
+            let before =
+                usize::try_from(self.dead_letter.stats().await?.visible).unwrap_or(usize::MAX);
+            if max < before {
+                return self.redrive_by_hand(max).await;
+            }
             let (dlq_arn, source_arn) = (self.dead_letter.arn().await?, self.source.arn().await?);
-            let before = self.dead_letter.stats().await?.visible;
             let task = self
                 .dead_letter
                 .client
@@ -343,10 +351,17 @@ impl Redrive for SqsRedrive {
                 .send()
                 .await;
             match task {
-                Ok(_) => Ok(usize::try_from(before).unwrap_or(usize::MAX).min(max)),
+                Ok(_) => Ok(before),
                 Err(e) => {
+                    let detail = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+                    if detail.to_ascii_lowercase().contains("already") {
+                        return Err(PortError::Unavailable {
+                            port: "SQS",
+                            message: "a dead-letter move task is already running; try again when it has finished".into(),
+                        });
+                    }
                     tracing::info!(
-                        error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+                        error = %detail,
                         "StartMessageMoveTask unavailable; redriving by receive, send and delete"
                     );
                     self.redrive_by_hand(max).await
