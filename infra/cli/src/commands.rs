@@ -219,8 +219,10 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
                     .unwrap_or("Forbidden")
             ),
         )),
+        // 400: the request was wrong (bad usage); 404 and the rest: there is nothing to show, or
+        // the operation failed.
         code => Err(Exit(
-            if code == 400 || code == 404 { 2 } else { 1 },
+            if code == 400 { 2 } else { 1 },
             body["error"]
                 .as_str()
                 .map(str::to_string)
@@ -464,8 +466,18 @@ pub async fn stock(args: &[String]) -> Result<(), Exit> {
     Ok(())
 }
 
-/// `tds stats [--entity E] [--detailed]`.
+/// `tds stats [--entity E] [--detailed]`: exit 1 with a hint when no comparison has been made yet.
 pub async fn stats(args: &[String]) -> Result<(), Exit> {
+    stats_of_latest(args).await.map_err(|Exit(code, message)| {
+        if message.starts_with("no comparison yet") {
+            Exit(code, "no comparison yet: run `tds compare` first".into())
+        } else {
+            Exit(code, message)
+        }
+    })
+}
+
+async fn stats_of_latest(args: &[String]) -> Result<(), Exit> {
     let a = Args::parse(args)?;
     a.only(&["--entity", "--detailed", "--org"])?;
     let c = a.common().await?;

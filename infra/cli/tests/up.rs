@@ -309,6 +309,10 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
         serde_json::from_str::<Value>(&out).unwrap()["mode"],
         "items"
     );
+    // Before any comparison: nothing to show, said so (exit 1, not "bad usage").
+    let (code, _, err) = tds(&stack, &["stats"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("run `tds compare`"), "{err}");
     let save = dir.join("report.json");
     let (code, out, err) = tds(
         &stack,
