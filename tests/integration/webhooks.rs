@@ -339,4 +339,54 @@ fn bad_deliveries_are_refused_with_the_reason_and_status() {
 
     let shown = format!("{auth:?}");
     assert!(!shown.contains("right-secret"), "{shown}");
+
+    // A request's Debug names its headers and query parameters but never shows their values.
+    let headers = [(
+        "x-tds-webhook-secret".to_string(),
+        "right-secret-in-a-header".to_string(),
+    )];
+    let query = [("token".to_string(), "right-secret-in-the-query".to_string())];
+    let req = WebhookRequest {
+        org_id: ORG,
+        route_action: None,
+        content_type: json_type,
+        query: &query,
+        headers: &headers,
+        body,
+    };
+    let shown = format!("{req:?}");
+    assert!(
+        shown.contains("x-tds-webhook-secret") && shown.contains("token"),
+        "{shown}"
+    );
+    assert!(!shown.contains("right-secret"), "{shown}");
+}
+
+#[test]
+fn two_edits_in_one_second_are_two_messages_and_a_retry_is_one() {
+    let at = |rate: f64| {
+        serde_json::to_vec(
+            &json!({"item": {"item_id": "4815000000044208", "name": "Bag", "rate": rate,
+            "last_modified_time": "2024-02-01T10:54:54+0200"}}),
+        )
+        .unwrap()
+    };
+    let key = |body: &[u8]| {
+        let req = WebhookRequest {
+            org_id: ORG,
+            route_action: Some("edited"),
+            content_type: Some("application/json"),
+            query: &[],
+            headers: &[],
+            body,
+        };
+        normalize(&req, chrono::Utc::now()).unwrap().dedupe_key
+    };
+    let (first, second) = (at(6.0), at(7.0));
+    assert_eq!(key(&first), key(&first), "Zoho's retry of a delivery");
+    assert_ne!(
+        key(&first),
+        key(&second),
+        "a second edit within the same second is not a duplicate"
+    );
 }

@@ -103,8 +103,9 @@ impl std::fmt::Debug for WebhookAuth {
     }
 }
 
-/// One delivery as the HTTP edge saw it.
-#[derive(Debug, Clone)]
+/// One delivery as the HTTP edge saw it. Its `Debug` shows header and query names only: their
+/// values may carry the webhook secret.
+#[derive(Clone)]
 pub struct WebhookRequest<'a> {
     /// Organisation named by the route.
     pub org_id: &'a str,
@@ -118,6 +119,22 @@ pub struct WebhookRequest<'a> {
     pub headers: &'a [(String, String)],
     /// The raw body.
     pub body: &'a [u8],
+}
+
+impl std::fmt::Debug for WebhookRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |pairs: &[(String, String)]| -> Vec<String> {
+            pairs.iter().map(|(k, _)| format!("{k}=***")).collect()
+        };
+        f.debug_struct("WebhookRequest")
+            .field("org_id", &self.org_id)
+            .field("route_action", &self.route_action)
+            .field("content_type", &self.content_type)
+            .field("query", &names(self.query))
+            .field("headers", &names(self.headers))
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl WebhookRequest<'_> {
@@ -399,9 +416,12 @@ pub fn normalize(
             ))
         })?,
     };
+    // The time and the content: Zoho's retries of one delivery share a key, while two edits within
+    // the same second (Zoho's times have one-second precision) do not.
+    let content = hex::encode(crate::row::content_hash(&record));
     let version = match last_modified_time {
-        Some(t) => t.to_rfc3339(),
-        None => hex::encode(crate::row::content_hash(&record)),
+        Some(t) => format!("{}|{content}", t.to_rfc3339()),
+        None => content,
     };
     let dedupe_key = hex::encode(Sha256::digest(
         format!(
