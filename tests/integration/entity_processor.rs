@@ -473,3 +473,31 @@ async fn a_late_retried_webhook_of_a_deleted_record_still_tombstones_it(pool: Pg
             .unwrap();
     assert!(deleted.is_some_and(|d| d > stored), "{deleted:?}");
 }
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_payload_without_zohos_time_is_read_again_not_versioned_by_its_arrival(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let payment = first(&s.sim, Collection::CustomerPayments, |_| true);
+    let id = payment["payment_id"].as_str().unwrap().to_string();
+    let mut thin = payment.clone();
+    thin.as_object_mut().unwrap().remove("last_modified_time");
+    let out = s
+        .processor
+        .process(vec![message(
+            EntityKind::CustomerPayment,
+            &thin,
+            Action::Edited,
+        )])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done, "{out:?}");
+    let stored: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT last_modified_time FROM customer_payments WHERE zoho_id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let zoho =
+        tds_core::fields::parse_zoho_timestamp(payment["last_modified_time"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(stored, zoho, "Zoho's version, from the re-fetch");
+}

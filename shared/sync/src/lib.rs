@@ -571,6 +571,15 @@ fn gone_now(m: &InboxMessage) -> Tombstone {
 /// Whether a webhook payload of `kind` lacks what the detail GET has (Zoho's webhooks omit line items,
 /// and contacts' lists omit addresses and credit limits).
 fn needs_refetch(kind: EntityKind, payload: &Value) -> bool {
+    // A payload of a kind Zoho times but without that time would be versioned by its arrival,
+    // which outranks every later sync of the record: read it again instead.
+    let zoho_time = payload
+        .get("last_modified_time")
+        .and_then(Value::as_str)
+        .and_then(tds_core::fields::parse_zoho_timestamp);
+    if kind.has_zoho_modified_time() && zoho_time.is_none() {
+        return true;
+    }
     match kind {
         EntityKind::Contact => payload.get("billing_address").is_none(),
         EntityKind::Invoice
