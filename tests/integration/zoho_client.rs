@@ -325,6 +325,20 @@ async fn zoho_errors_map_to_typed_errors(pool: PgPool) {
         "{err}"
     );
     assert!(!err.is_retriable());
+    // A sort column the endpoint does not document (vendor payments: no created_time) is refused.
+    let mut pages = client
+        .pages(
+            ORG,
+            EntityKind::VendorPayment,
+            vec![("sort_column".into(), "created_time".into())],
+            Priority::Poll,
+        )
+        .unwrap();
+    let err = pages.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, ZohoError::Api { status: 400, code: 2, message, .. } if message.contains("sort_column")),
+        "{err}"
+    );
 
     sim.sim.configure(|c| c.error_rate = 1.0);
     let err = items_page(&client).await.unwrap_err();
@@ -599,8 +613,10 @@ async fn both_stock_shapes_parse_from_bulk_details(pool: PgPool) {
     ] {
         let sim = sim(30, shape, SimConfig::default()).await;
         let client = client_for(&sim, pool.clone(), fast_settings());
+        // Inactive items too: Zoho lists active ones only unless told otherwise.
+        let all = vec![("filter_by".to_string(), "Status.All".to_string())];
         let mut pages = client
-            .pages(ORG, EntityKind::Item, vec![], Priority::Poll)
+            .pages(ORG, EntityKind::Item, all, Priority::Poll)
             .unwrap();
         let page = pages.next().await.unwrap().unwrap();
         let ids: Vec<String> = page

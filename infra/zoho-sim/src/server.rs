@@ -451,7 +451,20 @@ fn list(
         Some(Ok(p)) if p >= 1 => p.min(200),
         Some(_) => return invalid("per_page"),
     };
-    let filter_by = params.get("filter_by").unwrap_or("Status.All");
+    // Zoho's items list shows active items unless `filter_by=Status.All` ("Get the list of all
+    // active items", ZOHO.md 5.1).
+    let filter_by = params
+        .get("filter_by")
+        .unwrap_or(if c == Collection::Items {
+            "Status.Active"
+        } else {
+            "Status.All"
+        });
+    if let (Some(column), Some(allowed)) = (params.get("sort_column"), sort_columns(c)) {
+        if !allowed.contains(&column) {
+            return invalid("sort_column");
+        }
+    }
     let status_filter = match filter_by {
         "Status.Active" => Some("active"),
         "Status.Inactive" => Some("inactive"),
@@ -883,4 +896,84 @@ async fn control_set_webhooks(AxState(sim): AxState<Simulator>, body: Bytes) -> 
             &json!({"error": format!("invalid webhook config: {e}")}),
         ),
     }
+}
+
+/// The `sort_column` values an endpoint documents (the OAS in zoho-openapi/); `None` where it
+/// documents none (anything is accepted then).
+fn sort_columns(c: Collection) -> Option<&'static [&'static str]> {
+    Some(match c {
+        Collection::Items => &[
+            "name",
+            "sku",
+            "rate",
+            "purchase_rate",
+            "created_time",
+            "last_modified_time",
+            "reorder_level",
+            "stock_on_hand",
+        ],
+        Collection::Contacts => &[
+            "contact_name",
+            "first_name",
+            "last_name",
+            "email",
+            "outstanding_receivable_amount",
+            "created_time",
+            "last_modified_time",
+        ],
+        Collection::Invoices => &[
+            "customer_name",
+            "invoice_number",
+            "date",
+            "due_date",
+            "total",
+            "balance",
+            "created_time",
+        ],
+        Collection::SalesOrders => &[
+            "customer_name",
+            "salesorder_number",
+            "shipment_date",
+            "last_modified_time",
+            "reference_number",
+            "total",
+            "date",
+            "created_time",
+        ],
+        Collection::Bills => &[
+            "vendor_name",
+            "bill_number",
+            "date",
+            "due_date",
+            "total",
+            "balance",
+            "created_time",
+        ],
+        Collection::CreditNotes => &[
+            "customer_name",
+            "creditnote_number",
+            "balance",
+            "total",
+            "date",
+            "created_time",
+        ],
+        Collection::VendorPayments => &[
+            "vendor_name",
+            "date",
+            "reference_number",
+            "amount",
+            "balance",
+        ],
+        Collection::PurchaseOrders => &[
+            "vendor_name",
+            "purchaseorder_number",
+            "date",
+            "delivery_date",
+            "total",
+            "created_time",
+        ],
+        Collection::Locations | Collection::PriceBooks | Collection::CustomerPayments => {
+            return None
+        }
+    })
 }

@@ -223,7 +223,14 @@ async fn lists_paginate_with_full_page_context_and_real_quirks() {
     for page in 1..=3 {
         let p = page.to_string();
         let (status, body) = api
-            .get("/inventory/v1/items", &[("page", &p), ("per_page", "200")])
+            .get(
+                "/inventory/v1/items",
+                &[
+                    ("page", &p),
+                    ("per_page", "200"),
+                    ("filter_by", "Status.All"),
+                ],
+            )
             .await;
         assert_eq!(status, 200);
         assert_eq!(body["code"], 0);
@@ -464,9 +471,17 @@ async fn modified_time_filter_price_books_contacts_and_payment_list_keys() {
     );
     // Books documents no such filter on items: it is ignored there.
     let (_, books) = api
-        .get("/books/v3/items", &[("last_modified_time", &since)])
+        .get(
+            "/books/v3/items",
+            &[("last_modified_time", &since), ("filter_by", "Status.All")],
+        )
         .await;
     assert_eq!(books["items"].as_array().unwrap().len(), 30);
+    // Without `filter_by`, Zoho lists active items only.
+    let (_, active) = api.get("/books/v3/items", &[]).await;
+    let active = active["items"].as_array().unwrap();
+    assert!(active.len() < 30, "the demo has inactive items");
+    assert!(active.iter().all(|i| i["status"] == "active"));
     let (status, _) = api
         .get(
             "/inventory/v1/items",
@@ -731,7 +746,14 @@ async fn a_ten_thousand_item_organisation_lists_in_fifty_pages() {
     loop {
         let p = page.to_string();
         let (_, body) = api
-            .get("/inventory/v1/items", &[("page", &p), ("per_page", "200")])
+            .get(
+                "/inventory/v1/items",
+                &[
+                    ("page", &p),
+                    ("per_page", "200"),
+                    ("filter_by", "Status.All"),
+                ],
+            )
             .await;
         total += body["items"].as_array().unwrap().len();
         if body["page_context"]["has_more_page"] != true {

@@ -452,10 +452,8 @@ impl Processor {
         api_calls: &mut i64,
     ) -> Result<Vec<Value>, Failure> {
         let mut query = extra;
-        if kind.has_zoho_modified_time() {
-            query.push(("sort_column".into(), "created_time".into()));
-            query.push(("sort_order".into(), "A".into()));
-        }
+        query.extend(crate::jobs::stable_order(kind));
+        query.extend(crate::jobs::list_filter(kind));
         let mut pages = self.zoho.pages(org, kind, query, Priority::Compare)?;
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {

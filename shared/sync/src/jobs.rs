@@ -250,6 +250,32 @@ fn has_modified_filter(kind: EntityKind) -> bool {
 }
 
 /// Whether the list can be sorted newest-first by `last_modified_time` (for an early stop).
+/// A list order that stays put while records are edited (pages are fetched minutes apart): creation
+/// time where Zoho allows sorting by it, else the payment date (vendor payments allow no more; OAS:
+/// vendor_name, date, reference_number, amount, balance). None for kinds Zoho does not time.
+pub(crate) fn stable_order(kind: EntityKind) -> Vec<(String, String)> {
+    let column = match kind {
+        EntityKind::VendorPayment => "date",
+        k if k.has_zoho_modified_time() => "created_time",
+        _ => return Vec::new(),
+    };
+    vec![
+        ("sort_column".into(), column.into()),
+        ("sort_order".into(), "A".into()),
+    ]
+}
+
+/// Filters every listing of `kind` needs: items and contacts list only active records unless told
+/// `filter_by=Status.All` (ZOHO.md, Books items), and inactive ones are records too.
+pub(crate) fn list_filter(kind: EntityKind) -> Vec<(String, String)> {
+    match kind {
+        EntityKind::Item | EntityKind::Contact => {
+            vec![("filter_by".into(), "Status.All".into())]
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn sorts_by_modified(kind: EntityKind) -> bool {
     kind == EntityKind::Contact
 }
@@ -514,10 +540,10 @@ impl Processor {
         if sorts_by_modified(kind) && floor.is_some() {
             query.push(("sort_column".into(), "last_modified_time".into()));
             query.push(("sort_order".into(), "D".into()));
-        } else if kind.has_zoho_modified_time() {
-            query.push(("sort_column".into(), "created_time".into()));
-            query.push(("sort_order".into(), "A".into()));
+        } else {
+            query.extend(stable_order(kind));
         }
+        query.extend(list_filter(kind));
         if let (Some(floor), true) = (floor, has_modified_filter(kind)) {
             query.push(("last_modified_time".into(), format_zoho_timestamp(floor)));
         }

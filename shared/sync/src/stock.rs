@@ -334,10 +334,8 @@ impl StockPoller {
         report: &mut StockReport,
         mut visit: impl FnMut(String, &Value),
     ) -> Result<(), Failure> {
-        let mut query = vec![
-            ("sort_column".to_string(), "created_time".to_string()),
-            ("sort_order".to_string(), "A".to_string()),
-        ];
+        let mut query = crate::jobs::stable_order(EntityKind::Item);
+        query.extend(crate::jobs::list_filter(EntityKind::Item));
         query.extend(extra);
         let mut pages = self
             .zoho
