@@ -520,13 +520,15 @@ async fn a_wrong_tombstone_is_healed_and_a_confirmed_deletion_is_kept(pool: PgPo
             .await
             .unwrap();
     }
-    let report = p
-        .compare(&request(
+    let compare_invoices = || async {
+        p.compare(&request(
             json!({"entities": ["invoice"], "thresholds": {"invoice": 0}}),
         ))
         .await
         .unwrap()
-        .remove(0);
+        .remove(0)
+    };
+    let report = compare_invoices().await;
     assert_eq!(
         set(&kind(&report, "invoice").missing_locally),
         ids([&wrongly, &recently])
@@ -559,13 +561,7 @@ async fn a_wrong_tombstone_is_healed_and_a_confirmed_deletion_is_kept(pool: PgPo
             .unwrap()
             .remove(&gone);
     });
-    let report = p
-        .compare(&request(
-            json!({"entities": ["invoice"], "thresholds": {"invoice": 0}}),
-        ))
-        .await
-        .unwrap()
-        .remove(0);
+    let report = compare_invoices().await;
     assert!(kind(&report, "invoice").deleted_in_zoho.contains(&gone));
     let plan = report.heal.iter().find(|a| a.kind == "invoice").unwrap();
     assert!(
