@@ -336,6 +336,14 @@ fn bad_deliveries_are_refused_with_the_reason_and_status() {
         body,
     };
     assert_eq!(verify(&open, &req).unwrap_err().status(), 401);
+    // Blank secrets count as none: an empty HMAC key would let anyone sign.
+    let blank = WebhookAuth {
+        static_secret: Some((SecretPlace::Query("token".into()), "".into())),
+        signing_secret: Some("  ".into()),
+    };
+    let err = verify(&blank, &req).unwrap_err();
+    assert_eq!(err.status(), 401);
+    assert!(err.to_string().contains("empty"), "{err}");
 
     let shown = format!("{auth:?}");
     assert!(!shown.contains("right-secret"), "{shown}");

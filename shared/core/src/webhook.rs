@@ -242,13 +242,22 @@ pub fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
 
 /// Checks the delivery against the organisation's webhook authentication.
 pub fn verify(auth: &WebhookAuth, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
-    if auth.static_secret.is_none() && auth.signing_secret.is_none() {
+    // A blank secret is no secret: an empty HMAC key or an empty token would let anyone in.
+    let static_secret = auth
+        .static_secret
+        .as_ref()
+        .filter(|(_, s)| !s.trim().is_empty());
+    let signing_secret = auth
+        .signing_secret
+        .as_deref()
+        .filter(|s| !s.trim().is_empty());
+    if static_secret.is_none() && signing_secret.is_none() {
         return Err(WebhookError::Unauthorized(format!(
-            "no webhook secret is configured for organisation {}",
+            "no webhook secret is configured for organisation {} (an empty one counts as none)",
             req.org_id
         )));
     }
-    if let Some((place, expected)) = &auth.static_secret {
+    if let Some((place, expected)) = static_secret {
         let (given, label) = match place {
             SecretPlace::Header(name) => (req.header(name), format!("header {name}")),
             SecretPlace::Query(name) => (req.query_param(name), format!("query parameter {name}")),
@@ -267,7 +276,7 @@ pub fn verify(auth: &WebhookAuth, req: &WebhookRequest<'_>) -> Result<(), Webhoo
             Some(_) => {}
         }
     }
-    if let Some(key) = &auth.signing_secret {
+    if let Some(key) = signing_secret {
         let given = req.header("x-zoho-webhook-signature").ok_or_else(|| {
             WebhookError::Unauthorized("missing X-Zoho-Webhook-Signature header".into())
         })?;
