@@ -26,26 +26,6 @@ use tds_sync::{Incoming, Processor, StartSync, SyncJob, SyncMode};
 use tds_tests::BenchDatabase;
 use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator};
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 fn diff_part() {
     let n = 100_000usize;
     let base: DateTime<Utc> = DateTime::from_timestamp(1_760_000_000, 0).unwrap();
@@ -88,15 +68,15 @@ fn diff_part() {
         times[0].as_secs_f64() * 1000.0,
         times[2].as_secs_f64() * 1000.0,
         times[4].as_secs_f64() * 1000.0,
-        peak_rss_mb(),
+        tds_tests::peak_rss_mb(),
         d.differences()
     );
 }
 
 async fn e2e_part() {
-    let items = env_u64("TDS_BENCH_ITEMS", 10_000) as usize;
-    let window = Duration::from_millis(env_u64("TDS_BENCH_WINDOW_MS", 60_000));
-    let limit = env_u64("TDS_BENCH_LIMIT", 100) as u32;
+    let items = tds_tests::env_or::<u64>("TDS_BENCH_ITEMS", 10_000) as usize;
+    let window = Duration::from_millis(tds_tests::env_or::<u64>("TDS_BENCH_WINDOW_MS", 60_000));
+    let limit = tds_tests::env_or::<u64>("TDS_BENCH_LIMIT", 100) as u32;
     let db = BenchDatabase::create(6).await;
     let spec = DemoSpec::with_items(items);
     let org_id = spec.org_id.clone();

@@ -18,16 +18,7 @@ use tds_core::ports::Queue;
 use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::Store;
 use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
-use tds_tests::BenchDatabase;
-use tds_zoho::{BudgetSettings, ClientSettings};
-use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use tds_tests::{env_or, BenchDatabase};
 
 async fn consume(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
     loop {
@@ -65,10 +56,10 @@ async fn consume(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
 
 #[tokio::main]
 async fn main() {
-    let items = env_u64("TDS_BENCH_ITEMS", 10_000) as usize;
-    let window = Duration::from_millis(env_u64("TDS_BENCH_WINDOW_MS", 10_000));
-    let limit = env_u64("TDS_BENCH_LIMIT", 100) as u32;
-    let consumers = env_u64("TDS_BENCH_CONSUMERS", 2) as usize;
+    let items = env_or::<u64>("TDS_BENCH_ITEMS", 10_000) as usize;
+    let window = Duration::from_millis(env_or::<u64>("TDS_BENCH_WINDOW_MS", 10_000));
+    let limit = env_or::<u64>("TDS_BENCH_LIMIT", 100) as u32;
+    let consumers = env_or::<u64>("TDS_BENCH_CONSUMERS", 2) as usize;
     let entities: Vec<String> = std::env::var("TDS_BENCH_ENTITIES")
         .unwrap_or_else(|_| "all".into())
         .split(',')
@@ -76,35 +67,9 @@ async fn main() {
         .collect();
     let db = BenchDatabase::create(8).await;
 
-    let spec = DemoSpec::with_items(items);
-    let org_id = spec.org_id.clone();
-    let config = SimConfig {
-        per_minute_limit: limit,
-        window,
-        ..SimConfig::default()
-    };
-    let sim = Simulator::new(
-        config,
-        vec![tds_zoho_sim::generate(&spec)],
-        ClientCredentials::default(),
-    )
-    .serve_local()
-    .await
-    .unwrap();
-    let settings = ClientSettings {
-        budget: BudgetSettings {
-            per_minute_limit: limit,
-            window: window + window / 60,
-            ..BudgetSettings::default()
-        },
-        ..ClientSettings::default()
-    };
-    let zoho = Arc::new(tds_tests::sim_client(
-        &org_id,
-        &sim.base_url,
-        db.pool.clone(),
-        settings,
-    ));
+    let (sim, zoho, org_id) =
+        tds_tests::paced_sim_client(items, limit, window, db.pool.clone()).await;
+    let zoho = Arc::new(zoho);
     let store = Store::from_pool(db.pool.clone());
     let inbox = LocalQueue::new("inbox", Duration::from_secs(600));
     let dlq = LocalQueue::new("dlq", Duration::from_secs(600));
@@ -168,10 +133,10 @@ async fn main() {
         calls as f64 * 1000.0 / records.max(1) as f64
     );
     println!(
-        "wall={:.2}s bound={:.2}s ratio={:.3} items/min at Zoho's 60 s window={:.0}",
+        "wall={:.2}s bound={:.2}s ratio={} items/min at Zoho's 60 s window={:.0}",
         wall.as_secs_f64(),
         bound.as_secs_f64(),
-        wall.as_secs_f64() / bound.as_secs_f64().max(f64::EPSILON),
+        tds_tests::bound_ratio(wall, bound),
         items as f64 / (wall.as_secs_f64() * 60_000.0 / window.as_millis() as f64 / 60.0)
     );
     db.drop_now().await;

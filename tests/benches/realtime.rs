@@ -48,31 +48,12 @@ impl tds_core::ports::EventBus for CountingBus {
     }
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn ingest_phase() {
-    let n = env_usize("TDS_BENCH_REQUESTS", 20_000);
+    let n = tds_tests::env_or::<usize>("TDS_BENCH_REQUESTS", 20_000);
     let doc = json!({"organizations": [{"organization_id": ORG,
         "webhook": {"header": "X-TDS-Webhook-Secret", "secret": "wh-secret-123", "signing_secret": "SignKey123456"}}]})
     .to_string();
@@ -135,12 +116,12 @@ async fn ingest_phase() {
         percentile(&times, 0.5),
         percentile(&times, 0.99),
         times[times.len() - 1],
-        peak_rss_mb()
+        tds_tests::peak_rss_mb()
     );
 }
 
 async fn processor_phase() {
-    let n = env_usize("TDS_BENCH_MESSAGES", 20_000);
+    let n = tds_tests::env_or::<usize>("TDS_BENCH_MESSAGES", 20_000);
     let db = BenchDatabase::create(4).await;
     let c = tds_zoho_sim::ClientCredentials::default();
     // The client is never called: complete invoice payloads need no re-fetch.
@@ -214,7 +195,7 @@ async fn processor_phase() {
         "processor messages={n} batch=100 elapsed={elapsed:.2?} throughput={:.0} entities/s events={} peak_rss={:.1} MB",
         n as f64 / elapsed.as_secs_f64(),
         events.count.load(std::sync::atomic::Ordering::Relaxed),
-        peak_rss_mb()
+        tds_tests::peak_rss_mb()
     );
     db.drop_now().await;
 }

@@ -17,13 +17,6 @@ use tds_core::{ColumnSink, Entity, Item, VersionedRow};
 use tds_store::Store;
 use tds_tests::{base_time, sample_item, BenchDatabase, Rng};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Appends one row's typed columns to a COPY text line.
 struct CopyLine<'a> {
     line: &'a mut String,
@@ -120,9 +113,9 @@ fn rate(rows: usize, d: Duration) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let n = env_usize("TDS_BENCH_ROWS", 20_000);
-    let batch = env_usize("TDS_BENCH_BATCH", 1000);
-    let rounds = env_usize("TDS_BENCH_ROUNDS", 3);
+    let n = tds_tests::env_or::<usize>("TDS_BENCH_ROWS", 20_000);
+    let batch = tds_tests::env_or::<usize>("TDS_BENCH_BATCH", 1000);
+    let rounds = tds_tests::env_or::<usize>("TDS_BENCH_ROUNDS", 3);
     let list_shape = match std::env::var("TDS_BENCH_RECORD").as_deref() {
         Ok("list") => true,
         Ok("detail") | Err(_) => false,

@@ -14,53 +14,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tds_core::EntityKind;
-use tds_tests::BenchDatabase;
-use tds_zoho::{BudgetSettings, ClientSettings, Priority};
-use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use tds_tests::{env_or, BenchDatabase};
+use tds_zoho::Priority;
 
 #[tokio::main]
 async fn main() {
-    let items = env_u64("TDS_BENCH_ITEMS", 10_000) as usize;
-    let window = Duration::from_millis(env_u64("TDS_BENCH_WINDOW_MS", 60_000));
-    let limit = env_u64("TDS_BENCH_LIMIT", 100) as u32;
+    let items = env_or::<u64>("TDS_BENCH_ITEMS", 10_000) as usize;
+    let window = Duration::from_millis(env_or::<u64>("TDS_BENCH_WINDOW_MS", 60_000));
+    let limit = env_or::<u64>("TDS_BENCH_LIMIT", 100) as u32;
     let db = BenchDatabase::create(6).await;
 
-    let spec = DemoSpec::with_items(items);
-    let org_id = spec.org_id.clone();
-    let config = SimConfig {
-        per_minute_limit: limit,
-        window,
-        ..SimConfig::default()
-    };
-    let sim = Simulator::new(
-        config,
-        vec![tds_zoho_sim::generate(&spec)],
-        ClientCredentials::default(),
-    )
-    .serve_local()
-    .await
-    .unwrap();
-    let settings = ClientSettings {
-        budget: BudgetSettings {
-            per_minute_limit: limit,
-            window: window + window / 60,
-            ..BudgetSettings::default()
-        },
-        ..ClientSettings::default()
-    };
-    let client = Arc::new(tds_tests::sim_client(
-        &org_id,
-        &sim.base_url,
-        db.pool.clone(),
-        settings,
-    ));
+    let (sim, client, org_id) =
+        tds_tests::paced_sim_client(items, limit, window, db.pool.clone()).await;
+    let client = Arc::new(client);
 
     let started = Instant::now();
     let mut details = tokio::task::JoinSet::new();
@@ -128,8 +94,8 @@ async fn main() {
         calls as f64 * 1000.0 / items as f64
     );
     println!(
-        "wall={wall:.2?} bound={bound:.2?} ratio={:.3} token refreshes={}",
-        wall.as_secs_f64() / bound.as_secs_f64().max(f64::MIN_POSITIVE),
+        "wall={wall:.2?} bound={bound:.2?} ratio={} token refreshes={}",
+        tds_tests::bound_ratio(wall, bound),
         stats.token_refreshes
     );
     drop(sim);

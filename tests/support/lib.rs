@@ -320,3 +320,69 @@ pub fn test_client_settings(per_minute_limit: u32) -> tds_zoho::ClientSettings {
         ..tds_zoho::ClientSettings::default()
     }
 }
+
+/// A benchmark setting from the environment, or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// This process's peak resident memory (VmHWM), in MB; 0 where /proc is unavailable.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The demo organisation of `items` items served by a simulator allowing `per_window` requests per
+/// `window`, and a client for it whose own budget is the same limit over `window + window / 60` (its
+/// default guard: 61 s for Zoho's 60 s). Returns the simulator, the client and the organisation id.
+pub async fn paced_sim_client(
+    items: usize,
+    per_window: u32,
+    window: std::time::Duration,
+    pool: PgPool,
+) -> (tds_zoho_sim::RunningSimulator, tds_zoho::ZohoClient, String) {
+    let spec = tds_zoho_sim::DemoSpec::with_items(items);
+    let config = tds_zoho_sim::SimConfig {
+        per_minute_limit: per_window,
+        window,
+        ..tds_zoho_sim::SimConfig::default()
+    };
+    let sim = tds_zoho_sim::Simulator::new(
+        config,
+        vec![tds_zoho_sim::generate(&spec)],
+        tds_zoho_sim::ClientCredentials::default(),
+    )
+    .serve_local()
+    .await
+    .expect("the simulator serves");
+    let settings = tds_zoho::ClientSettings {
+        budget: tds_zoho::BudgetSettings {
+            per_minute_limit: per_window,
+            window: window + window / 60,
+            ..tds_zoho::BudgetSettings::default()
+        },
+        ..tds_zoho::ClientSettings::default()
+    };
+    let client = sim_client(&spec.org_id, &sim.base_url, pool, settings);
+    (sim, client, spec.org_id)
+}
+
+/// Wall time over the rate limit's lower bound, as printed by the paced benchmarks; `n/a` when the
+/// work fits in one window (the bound is zero).
+pub fn bound_ratio(wall: std::time::Duration, bound: std::time::Duration) -> String {
+    if bound.is_zero() {
+        "n/a (within one window)".into()
+    } else {
+        format!("{:.3}", wall.as_secs_f64() / bound.as_secs_f64())
+    }
+}
