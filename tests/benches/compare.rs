@@ -121,13 +121,7 @@ async fn e2e_part() {
         if batch.is_empty() {
             break;
         }
-        let incoming = batch
-            .iter()
-            .map(|m| Incoming {
-                message_id: m.message_id.clone(),
-                body: m.body.clone(),
-            })
-            .collect();
+        let incoming = batch.iter().map(Incoming::from).collect();
         processor.process(incoming).await;
         for m in &batch {
             inbox.delete(&m.receipt_handle).await.unwrap();

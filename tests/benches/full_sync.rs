@@ -31,13 +31,7 @@ async fn consume(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let incoming = batch
-            .iter()
-            .map(|m| Incoming {
-                message_id: m.message_id.clone(),
-                body: m.body.clone(),
-            })
-            .collect();
+        let incoming = batch.iter().map(Incoming::from).collect();
         let results = processor.process(incoming).await;
         for (m, (_, d)) in batch.iter().zip(results) {
             match d {

@@ -107,13 +107,7 @@ impl Harness {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-            let incoming = batch
-                .iter()
-                .map(|m| Incoming {
-                    message_id: m.message_id.clone(),
-                    body: m.body.clone(),
-                })
-                .collect();
+            let incoming = batch.iter().map(Incoming::from).collect();
             let results = processor.process(incoming).await;
             for (m, (_, d)) in batch.iter().zip(results) {
                 match d {

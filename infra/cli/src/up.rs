@@ -233,13 +233,7 @@ async fn worker(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
-        let incoming = batch
-            .iter()
-            .map(|m| Incoming {
-                message_id: m.message_id.clone(),
-                body: m.body.clone(),
-            })
-            .collect();
+        let incoming = batch.iter().map(Incoming::from).collect();
         for (m, (_, d)) in batch.iter().zip(processor.process(incoming).await) {
             match d {
                 // Redelivered after the visibility timeout; dead-lettered after five receives.

@@ -35,6 +35,15 @@ pub struct Incoming {
     pub body: String,
 }
 
+impl From<&tds_core::ports::ReceivedMessage> for Incoming {
+    fn from(m: &tds_core::ports::ReceivedMessage) -> Self {
+        Incoming {
+            message_id: m.message_id.clone(),
+            body: m.body.clone(),
+        }
+    }
+}
+
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
