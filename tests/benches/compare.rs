@@ -22,7 +22,7 @@ use tds_core::ports::Queue;
 use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::{RowVersion, Store};
 use tds_sync::compare::{diff, CompareRequest, ZohoKey};
-use tds_sync::{Incoming, Processor, StartSync, SyncJob, SyncMode};
+use tds_sync::{App, Incoming, Settings, StartSync, SyncJob, SyncMode};
 use tds_tests::BenchDatabase;
 use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator};
 
@@ -101,14 +101,17 @@ async fn e2e_part() {
     let store = Store::from_pool(db.pool.clone());
     let blob_dir = std::env::temp_dir().join(format!("tds-bench-images-{}", std::process::id()));
     let inbox = LocalQueue::new("inbox", Duration::from_secs(600));
-    let processor = Processor::new(
+    let app = App::new(
         store.clone(),
         zoho,
         LocalEventBus::new(),
-        LocalQueue::new("dlq", Duration::from_secs(60)),
+        Settings::default(),
     )
     .with_inbox(inbox.clone())
+    .with_dead_letters(LocalQueue::new("dlq", Duration::from_secs(60)))
     .with_blobs(Arc::new(tds_local::DirBlobStore::new(&blob_dir)));
+    let processor = app.processor().unwrap();
+    let comparator = app.comparator().unwrap();
     let start = SyncJob::Start(StartSync {
         org_id: Some(org_id.clone()),
         entities: vec!["all".into()],
@@ -142,7 +145,7 @@ async fn e2e_part() {
     sim.sim.reset_stats();
     sim.sim.reset_limits();
     let started = Instant::now();
-    let report = processor
+    let report = comparator
         .compare(&CompareRequest::parse(&serde_json::json!({"heal": false})).unwrap())
         .await
         .unwrap()

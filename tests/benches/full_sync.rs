@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tds_core::ports::Queue;
 use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::Store;
-use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
+use tds_sync::{App, Disposition, Incoming, Processor, Settings, StartSync, SyncJob, SyncMode};
 use tds_tests::{env_or, BenchDatabase};
 
 async fn consume(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
@@ -68,8 +68,16 @@ async fn main() {
     let inbox = LocalQueue::new("inbox", Duration::from_secs(600));
     let dlq = LocalQueue::new("dlq", Duration::from_secs(600));
     let processor = Arc::new(
-        Processor::new(store.clone(), zoho, LocalEventBus::new(), dlq.clone())
-            .with_inbox(inbox.clone()),
+        App::new(
+            store.clone(),
+            zoho,
+            LocalEventBus::new(),
+            Settings::default(),
+        )
+        .with_inbox(inbox.clone())
+        .with_dead_letters(dlq.clone())
+        .processor()
+        .unwrap(),
     );
 
     let started = Instant::now();

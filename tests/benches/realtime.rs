@@ -23,7 +23,7 @@ use tds_core::webhook::{Action, InboxMessage};
 use tds_core::EntityKind;
 use tds_local::{LocalQueue, MemorySecrets};
 use tds_store::Store;
-use tds_sync::{Incoming, Processor};
+use tds_sync::{App, Incoming, Settings};
 use tds_tests::BenchDatabase;
 use tds_zoho::{
     ClientSettings, Credentials, OrgConfig, SecretString, StaticCredentials, ZohoClient,
@@ -144,12 +144,16 @@ async fn processor_phase() {
     )
     .unwrap();
     let events = Arc::new(CountingBus::default());
-    let processor = Processor::new(
+    let processor = App::new(
         Store::from_pool(db.pool.clone()),
         Arc::new(zoho),
         events.clone(),
-        LocalQueue::new("dlq", Duration::from_secs(30)),
-    );
+        Settings::default(),
+    )
+    .with_inbox(LocalQueue::new("inbox", Duration::from_secs(30)))
+    .with_dead_letters(LocalQueue::new("dlq", Duration::from_secs(30)))
+    .processor()
+    .unwrap();
     let make = |range: std::ops::Range<usize>| -> Vec<Incoming> {
         range
         .map(|i| {

@@ -8,12 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tds_admin::{router, Admin, ROUTES};
 use tds_local::LocalRedrive;
-use tds_sync::stock::StockPoller;
 use tds_sync::SyncMode;
 
 use crate::scheduled_sync::{harness, small_spec, Harness, ORG};
@@ -23,13 +21,9 @@ const TOKEN: &str = "test-admin-token-0123456789";
 fn admin(h: &Harness) -> Arc<Admin> {
     Arc::new(Admin {
         store: h.store.clone(),
-        processor: Arc::new(h.processor()),
-        poller: Arc::new(StockPoller::new(
-            h.store.clone(),
-            h.zoho.clone(),
-            h.events.clone(),
-            Decimal::from(5),
-        )),
+        runner: h.processor().runner().clone(),
+        comparator: h.comparator(),
+        poller: h.app().poller(),
         inbox: h.inbox.clone(),
         dead_letters: h.dlq.clone(),
         redrive: Arc::new(LocalRedrive {

@@ -53,7 +53,8 @@ async fn synced(pool: PgPool, items: usize) -> (Harness, std::path::PathBuf) {
 async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_percent(pool: PgPool) {
     let (h, _dir) = synced(pool.clone(), 120).await;
     let p = h.processor();
-    let clean = p
+    let clean = h
+        .comparator()
         .compare(&request(json!({"heal": false})))
         .await
         .unwrap()
@@ -162,7 +163,7 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
     let runs_before = h.store.recent_runs(Some(ORG), 100).await.unwrap().len();
 
     // Dry run: exactly those ids, and nothing changes.
-    let dry = p
+    let dry = h.comparator()
         .compare(&request(json!({"dry_run": true, "thresholds": {"item": 0, "invoice": 0, "contact": 0, "item_stock": 0, "item_image": 0, "price_book_rate": 0}})))
         .await
         .unwrap()
@@ -240,7 +241,7 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
 
     // Heal: re-fetch exactly the differences (through the inbox), tombstone what Zoho deleted.
     h.sim.sim.reset_stats();
-    let healed = p
+    let healed = h.comparator()
         .compare(&request(json!({"thresholds": {"item": 0, "invoice": 0, "contact": 0, "item_stock": 0, "item_image": 0, "price_book_rate": 0}})))
         .await
         .unwrap()
@@ -254,7 +255,8 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
     assert_eq!(calls["GET /books/v3/invoices/{id}"], 2, "{calls:?}");
     assert_eq!(calls["GET /books/v3/contacts/{id}"], 2, "{calls:?}");
 
-    let after = p
+    let after = h
+        .comparator()
         .compare(&request(json!({"heal": false})))
         .await
         .unwrap()
@@ -294,9 +296,9 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn statistics_equal_values_computed_from_the_simulator(pool: PgPool) {
     let (h, _dir) = synced(pool, 150).await;
-    let p = h.processor();
     h.sim.sim.reset_stats();
-    let report = p
+    let report = h
+        .comparator()
         .compare(&request(json!({"heal": false})))
         .await
         .unwrap()
@@ -476,7 +478,7 @@ fn the_in_memory_diff_sorts_out_every_case() {
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn statistics_handler_refuses_bad_input_and_summarises_reports(pool: PgPool) {
     let (h, _dir) = synced(pool, 40).await;
-    let p = h.processor();
+    let p = h.comparator();
     h.sim.sim.reset_stats();
     for (input, needle) in [
         (json!({"entities": ["widgets"]}), "widgets"),
@@ -521,12 +523,13 @@ async fn a_wrong_tombstone_is_healed_and_a_confirmed_deletion_is_kept(pool: PgPo
             .unwrap();
     }
     let compare_invoices = || async {
-        p.compare(&request(
-            json!({"entities": ["invoice"], "thresholds": {"invoice": 0}}),
-        ))
-        .await
-        .unwrap()
-        .remove(0)
+        h.comparator()
+            .compare(&request(
+                json!({"entities": ["invoice"], "thresholds": {"invoice": 0}}),
+            ))
+            .await
+            .unwrap()
+            .remove(0)
     };
     let report = compare_invoices().await;
     assert_eq!(

@@ -14,7 +14,7 @@ use tds_core::ports::{CachedSecrets, Queue};
 use tds_core::EntityKind;
 use tds_local::LocalEventBus;
 use tds_store::Store;
-use tds_sync::Processor;
+use tds_sync::{App, Processor, Settings};
 use tds_tests::Moto;
 use tds_zoho::ClientSettings;
 use tds_zoho_sim::{Collection, DemoSpec, Simulator, WebhookConfig};
@@ -122,12 +122,16 @@ async fn webhooks_of_every_kind_of_change_leave_the_database_equal_to_zoho(pool:
         ClientSettings::default(),
     );
     let store = Store::from_pool(pool.clone());
-    let processor = Processor::new(
+    let processor = App::new(
         store.clone(),
         Arc::new(zoho),
         LocalEventBus::new(),
-        Arc::new(dlq.clone()),
-    );
+        Settings::default(),
+    )
+    .with_inbox(Arc::new(inbox.clone()))
+    .with_dead_letters(Arc::new(dlq.clone()))
+    .processor()
+    .unwrap();
     let hook = |duplicate_rate: f64, reorder: bool| WebhookConfig {
         url: format!("{hook_base}/{ORG}"),
         include_action: true,
@@ -305,14 +309,17 @@ async fn a_scheduled_sync_fans_out_over_sqs_and_stores_images_in_s3(pool: PgPool
     running.sim.configure(|c| c.per_minute_limit = 1_000_000);
     let store = Store::from_pool(pool.clone());
     let events = LocalEventBus::new();
-    let processor = Processor::new(
+    let processor = App::new(
         store.clone(),
         Arc::new(zoho),
         events.clone(),
-        Arc::new(dlq.clone()),
+        Settings::default(),
     )
     .with_inbox(Arc::new(inbox.clone()))
-    .with_blobs(Arc::new(blobs.clone()));
+    .with_dead_letters(Arc::new(dlq.clone()))
+    .with_blobs(Arc::new(blobs.clone()))
+    .processor()
+    .unwrap();
 
     let sample = format!(
         "{}/../events/entity-processor/sync-start.json",

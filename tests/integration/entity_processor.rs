@@ -11,7 +11,7 @@ use tds_core::webhook::{Action, InboxMessage};
 use tds_core::EntityKind;
 use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::Store;
-use tds_sync::{Disposition, Incoming, Processor};
+use tds_sync::{App, Disposition, Incoming, Processor, Settings};
 use tds_zoho_sim::{Collection, DemoSpec, RunningSimulator, Simulator};
 
 const ORG: &str = "60001234567";
@@ -44,7 +44,11 @@ async fn setup(pool: PgPool) -> Setup {
     let store = Store::from_pool(pool);
     let events = LocalEventBus::new();
     let dlq = LocalQueue::new("dlq", Duration::from_secs(30));
-    let processor = Processor::new(store.clone(), zoho, events.clone(), dlq.clone());
+    let processor = App::new(store.clone(), zoho, events.clone(), Settings::default())
+        .with_inbox(LocalQueue::new("inbox", Duration::from_secs(30)))
+        .with_dead_letters(dlq.clone())
+        .processor()
+        .unwrap();
     Setup {
         sim,
         processor,

@@ -13,7 +13,9 @@ use tds_core::EntityKind;
 use tds_local::{DirBlobStore, LocalEventBus, LocalQueue};
 use tds_store::{RunStatus, Store};
 use tds_sync::stock::{StockPoller, StockRequest};
-use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
+use tds_sync::{
+    App, Comparator, Disposition, Incoming, Processor, Settings, StartSync, SyncJob, SyncMode,
+};
 use tds_zoho::ZohoClient;
 use tds_zoho_sim::{Collection, DemoSpec, RunningSimulator, Simulator};
 
@@ -70,19 +72,32 @@ pub(crate) async fn harness(
 }
 
 impl Harness {
-    /// A processor as entity-processor builds one (a "restart" is a new one).
-    pub(crate) fn processor(&self) -> Processor {
-        let p = Processor::new(
+    /// The application as the Lambda functions build it, on the local ports.
+    pub(crate) fn app(&self) -> App {
+        let app = App::new(
             self.store.clone(),
             self.zoho.clone(),
             self.events.clone(),
-            self.dlq.clone(),
+            Settings::default(),
         )
-        .with_inbox(self.inbox.clone());
+        .with_inbox(self.inbox.clone())
+        .with_dead_letters(self.dlq.clone());
         match &self.blobs {
-            Some(b) => p.with_blobs(b.clone()),
-            None => p,
+            Some(b) => app.with_blobs(b.clone()),
+            None => app,
         }
+    }
+
+    /// A processor as entity-processor builds one (a "restart" is a new one).
+    pub(crate) fn processor(&self) -> Processor {
+        self.app()
+            .processor()
+            .expect("inbox and dead-letter queue are set")
+    }
+
+    /// The comparator as the statistics function builds it.
+    pub(crate) fn comparator(&self) -> Comparator {
+        self.app().comparator().expect("the inbox is set")
     }
 
     pub(crate) async fn start(&self, entities: &[&str], mode: SyncMode) {
@@ -687,12 +702,7 @@ async fn images_are_downloaded_only_when_the_image_id_changes(pool: PgPool) {
 // ---- stock poller ----
 
 fn poller(h: &Harness) -> StockPoller {
-    StockPoller::new(
-        h.store.clone(),
-        h.zoho.clone(),
-        h.events.clone(),
-        Decimal::from(5),
-    )
+    h.app().poller()
 }
 
 async fn stock_rows(

@@ -14,6 +14,39 @@ use axum::Router;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use tds_admin::{router, Admin, VerifiedCaller};
+use tds_aws::bootstrap::{lambda, optional, BootError, Part};
+use tds_aws::SqsRedrive;
+use tds_core::ports::SecretStore;
+
+/// The admin router of this function's configuration (read once at cold start): the application
+/// built by `tds_aws::bootstrap::lambda` with both queues, and, with `TDS_ADMIN_TOKEN_SECRET_ARN`
+/// set, the bearer tokens of that secret.
+pub async fn from_env() -> Result<Router, BootError> {
+    let wired = lambda(&[Part::Inbox, Part::DeadLetters]).await?;
+    let tokens = match optional::<String>("TDS_ADMIN_TOKEN_SECRET_ARN")? {
+        Some(arn) => tokens(&wired.secrets.secret(&arn).await?)?,
+        None => Vec::new(),
+    };
+    let (Some(inbox), Some(dlq)) = (wired.inbox, wired.dead_letters) else {
+        return Err("the admin API needs the inbox and its dead-letter queue".into());
+    };
+    let app = wired.app;
+    let admin = Admin {
+        store: app.store().clone(),
+        runner: app.runner()?,
+        comparator: app.comparator()?,
+        poller: app.poller(),
+        inbox: Arc::new(inbox.clone()),
+        dead_letters: Arc::new(dlq.clone()),
+        redrive: Arc::new(SqsRedrive {
+            source: inbox,
+            dead_letter: dlq,
+        }),
+        tokens,
+        orgs: app.zoho().org_ids(),
+    };
+    Ok(self::app(Arc::new(admin)))
+}
 
 /// The principal the API Gateway authorizer verified: the IAM caller's ARN (or account and caller
 /// id), a JWT's `sub` (or `client_id` for machine tokens), the Cognito identity; `None` when the

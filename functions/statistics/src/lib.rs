@@ -6,12 +6,12 @@
 
 use serde_json::{json, Value};
 use tds_sync::compare::{severity, CompareRequest, KindDiff};
-use tds_sync::{Failure, Processor};
+use tds_sync::{Comparator, Failure};
 
 /// Handles one invocation.
-pub async fn handle(processor: &Processor, input: Value) -> Result<Value, String> {
+pub async fn handle(comparator: &Comparator, input: Value) -> Result<Value, String> {
     let request = CompareRequest::parse(&input)?;
-    let reports = processor.compare(&request).await.map_err(|f| match f {
+    let reports = comparator.compare(&request).await.map_err(|f| match f {
         Failure::Retry(r) => format!("comparison failed (retriable): {r}"),
         Failure::Permanent(r) => format!("comparison failed: {r}"),
     })?;

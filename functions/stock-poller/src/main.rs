@@ -1,38 +1,20 @@
-//! stock-poller Lambda entry point: reads configuration once at cold start (a missing or bad variable
-//! fails the start, naming it), wires PostgreSQL, the Zoho client and EventBridge into the poller, then
-//! serves scheduled invocations.
+//! stock-poller Lambda entry point: the configuration read once at cold start (a missing or bad
+//! variable fails the start, naming it), the application built by `tds_aws::bootstrap::lambda`, then
+//! scheduled invocations served by the stock poller.
 
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rust_decimal::Decimal;
-use tds_aws::bootstrap::{self, optional, required};
-use tds_aws::{EventBridgeBus, SecretsManagerStore};
-use tds_sync::stock::StockPoller;
+use tds_aws::bootstrap::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tds_aws::bootstrap::init_tracing();
-    let bus = required("TDS_EVENT_BUS_NAME")?;
-    let zoho_secret = required("TDS_ZOHO_SECRET_ARN")?;
-    let dc = bootstrap::data_centre()?;
-    let threshold: Decimal = optional("TDS_LOW_STOCK_THRESHOLD")?.unwrap_or(Decimal::from(5));
-    let config = tds_aws::load_config().await;
-    let secrets = SecretsManagerStore::new(&config);
-    let store = bootstrap::store(&secrets).await?;
-    let zoho = bootstrap::zoho(&secrets, &zoho_secret, dc, &store).await?;
-    let poller = Arc::new(StockPoller::new(
-        store,
-        Arc::new(zoho),
-        Arc::new(EventBridgeBus::new(&config, bus)),
-        threshold,
-    ));
+    let poller = Arc::new(lambda(&[]).await?.app.poller());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let poller = poller.clone();
         async move {
-            stock_poller::handle(&poller, event.payload)
-                .await
-                .map_err(Error::from)
+            let result = stock_poller::handle(&poller, event.payload).await;
+            result.map_err(Error::from)
         }
     }))
     .await

@@ -757,22 +757,16 @@ pub async fn migrate(args: &[String]) -> Result<(), Exit> {
     let shown = config.redacted_url();
     let store =
         tds_store::Store::connect_lazy(&config).map_err(|e| Exit(4, format!("{shown}: {e}")))?;
-    sqlx::query("SELECT 1")
-        .execute(store.pool())
+    store
+        .ping()
         .await
         .map_err(|e| Exit(4, format!("cannot reach the database at {shown}: {e}")))?;
-    let applied_before: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(store.pool())
-        .await
-        .unwrap_or(0);
+    let applied_before = store.applied_migrations().await.unwrap_or(0);
     store.migrate().await.map_err(|e| {
         let code = if e.is_retriable() { 4 } else { 1 };
         Exit(code, format!("cannot migrate the database at {shown}: {e}"))
     })?;
-    let applied_after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(store.pool())
-        .await
-        .unwrap_or(0);
+    let applied_after = store.applied_migrations().await.unwrap_or(0);
     let value = json!({"database": shown, "applied": applied_after - applied_before, "total": applied_after});
     let c = Common {
         api: String::new(),

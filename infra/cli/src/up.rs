@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rust_decimal::Decimal;
 use serde_json::json;
 use tds_admin::Admin;
 use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
@@ -15,8 +14,10 @@ use tds_local::{DirBlobStore, LocalEventBus, LocalQueue, LocalRedrive, MemorySec
 use tds_store::{Store, StoreConfig};
 use tds_sync::compare::CompareRequest;
 use tds_sync::stock::{StockPoller, StockRequest};
-use tds_sync::{Disposition, Incoming, Processor, StartSync, SyncJob, SyncMode};
-use tds_zoho::{ClientSettings, DataCentre, StaticCredentials, ZohoClient};
+use tds_sync::{
+    App, Comparator, Disposition, Incoming, Processor, Settings, StartSync, SyncJob, SyncMode,
+};
+use tds_zoho::{ClientSettings, StaticCredentials, ZohoClient};
 use tds_zoho_sim::{DemoSpec, RunningSimulator, Simulator, WebhookConfig};
 
 /// Options of `tds up`.
@@ -108,22 +109,9 @@ async fn database(
             let c = crate::pg::Cluster::start(data_dir)?;
             let admin_url = c.admin_url.clone();
             cluster = Some(c);
-            let pool = sqlx::PgPool::connect(&admin_url)
+            tds_store::ensure_database(&admin_url, "tds_local")
                 .await
-                .map_err(|e| format!("cannot reach the private PostgreSQL at {admin_url} ({e})"))?;
-            let exists: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tds_local')",
-            )
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| format!("cannot query PostgreSQL at {admin_url}: {e}"))?;
-            if !exists {
-                sqlx::query("CREATE DATABASE tds_local")
-                    .execute(&pool)
-                    .await
-                    .map_err(|e| format!("cannot create database tds_local: {e}"))?;
-            }
-            pool.close().await;
+                .map_err(|e| format!("cannot create database tds_local at {admin_url}: {e}"))?;
             admin_url.replacen("/postgres?", "/tds_local?", 1)
         }
     };
@@ -260,7 +248,7 @@ fn schedule(
     name: &'static str,
     every: Duration,
     task: Task,
-    processor: Arc<Processor>,
+    comparator: Arc<Comparator>,
     poller: Arc<StockPoller>,
     inbox: Arc<LocalQueue>,
 ) {
@@ -288,7 +276,7 @@ fn schedule(
                     Err(e) => Err(e),
                 },
                 Task::Compare(heal) => match CompareRequest::parse(&json!({"heal": heal})) {
-                    Ok(r) => processor
+                    Ok(r) => comparator
                         .compare(&r)
                         .await
                         .map(|_| ())
@@ -322,10 +310,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         }
         _ => random_hex(24),
     };
-    let data_centre: DataCentre = std::env::var("TDS_ZOHO_DC")
-        .unwrap_or_else(|_| "us".into())
-        .parse()
-        .map_err(|e: String| format!("TDS_ZOHO_DC: {e}"))?;
+    let app_settings = Settings::from_env()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{} ({e}); pass --port", o.port))?;
@@ -339,19 +324,19 @@ pub async fn run(o: Options) -> Result<(), String> {
     };
     let (doc, sim, zoho_what) =
         zoho(o.items, o.zoho_per_minute, &format!("{base}/webhooks/zoho")).await?;
-    let credentials = StaticCredentials::from_json(&doc, data_centre).map_err(|e| e.to_string())?;
+    let credentials =
+        StaticCredentials::from_json(&doc, app_settings.data_centre).map_err(|e| e.to_string())?;
     let orgs = credentials.organizations().to_vec();
     let mut settings = ClientSettings::default();
     settings.budget.per_minute_limit = o.zoho_per_minute;
-    // The budget row keeps the limit of whoever wrote it first: this run's limit is the one in force.
-    let _ = sqlx::query("UPDATE tds_rate_budget SET per_minute_limit = $1")
-        .bind(o.zoho_per_minute as i32)
-        .execute(store.pool())
-        .await;
     let zoho = Arc::new(
         ZohoClient::new(orgs, Arc::new(credentials), store.pool().clone(), settings)
             .map_err(|e| e.to_string())?,
     );
+    // Rows of organisations from an earlier run keep their limit otherwise: this run's is in force.
+    if let Err(e) = zoho.budget().enforce_limit_everywhere().await {
+        tracing::warn!(error = %e, "the Zoho budget limit was not applied to every organisation");
+    }
 
     let dlq = LocalQueue::new("tds-inbox-dlq", Duration::from_secs(30));
     let inbox = LocalQueue::with_dead_letter("tds-inbox", Duration::from_secs(60), dlq.clone(), 5);
@@ -360,25 +345,18 @@ pub async fn run(o: Options) -> Result<(), String> {
     std::fs::create_dir_all(&blob_dir)
         .map_err(|e| format!("cannot create {}: {e}", blob_dir.display()))?;
     let secrets = Arc::new(MemorySecrets::new([("zoho".to_string(), doc)]));
-    let processor = Arc::new(
-        Processor::new(store.clone(), zoho.clone(), events.clone(), dlq.clone())
-            .with_inbox(inbox.clone())
-            .with_blobs(Arc::new(DirBlobStore::new(&blob_dir))),
-    );
-    let threshold = std::env::var("TDS_LOW_STOCK_THRESHOLD")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(Decimal::from(5));
-    let poller = Arc::new(StockPoller::new(
-        store.clone(),
-        zoho.clone(),
-        events.clone(),
-        threshold,
-    ));
+    let app = App::new(store.clone(), zoho.clone(), events.clone(), app_settings)
+        .with_inbox(inbox.clone())
+        .with_dead_letters(dlq.clone())
+        .with_blobs(Arc::new(DirBlobStore::new(&blob_dir)));
+    let processor = Arc::new(app.processor().map_err(|e| e.to_string())?);
+    let comparator = Arc::new(app.comparator().map_err(|e| e.to_string())?);
+    let poller = Arc::new(app.poller());
     let admin = Arc::new(Admin {
         store: store.clone(),
-        processor: processor.clone(),
-        poller: poller.clone(),
+        runner: processor.runner().clone(),
+        comparator: (*comparator).clone(),
+        poller: (*poller).clone(),
         inbox: inbox.clone(),
         dead_letters: dlq.clone(),
         redrive: Arc::new(LocalRedrive {
@@ -448,12 +426,13 @@ pub async fn run(o: Options) -> Result<(), String> {
             name,
             every(secs),
             task,
-            processor.clone(),
+            comparator.clone(),
             poller.clone(),
             inbox.clone(),
         );
     }
     let resumed = processor
+        .runner()
         .resume_pending()
         .await
         .map_err(|e| e.to_string())?;

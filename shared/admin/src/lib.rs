@@ -25,7 +25,7 @@ use tds_core::EntityKind;
 use tds_store::Store;
 use tds_sync::compare::CompareRequest;
 use tds_sync::stock::{StockPoller, StockRequest};
-use tds_sync::{Failure, Processor, StartSync, SyncMode};
+use tds_sync::{Comparator, Failure, StartSync, SyncMode, SyncRunner};
 
 /// Every route: (method, path as in `openapi.json`).
 pub const ROUTES: [(&str, &str); 25] = [
@@ -60,10 +60,12 @@ pub const ROUTES: [(&str, &str); 25] = [
 pub struct Admin {
     /// The database.
     pub store: Store,
-    /// The sync core (starts syncs, compares, heals).
-    pub processor: Arc<Processor>,
+    /// Starts syncs.
+    pub runner: SyncRunner,
+    /// Compares and heals.
+    pub comparator: Comparator,
     /// The stock poller.
-    pub poller: Arc<StockPoller>,
+    pub poller: StockPoller,
     /// The inbox queue.
     pub inbox: Arc<dyn Queue>,
     /// Its dead-letter queue.
@@ -228,10 +230,7 @@ fn run_json(r: &tds_store::SyncRun) -> Value {
 async fn health(State(admin): Shared) -> Response {
     let mut reasons = Vec::new();
     let mut level = 0; // 0 healthy, 1 degraded, 2 unhealthy
-    let database = match sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(admin.store.pool())
-        .await
-    {
+    let database = match admin.store.ping().await {
         Ok(_) => json!({"ok": true}),
         Err(e) => {
             level = 2;
@@ -258,14 +257,10 @@ async fn health(State(admin): Shared) -> Response {
             json!({"ok": false})
         }
     };
-    let tokens: Vec<(String, Option<chrono::DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT credential_id, expires_at FROM tds_token_cache ORDER BY credential_id",
-    )
-    .fetch_all(admin.store.pool())
-    .await
-    .unwrap_or_default();
-    let zoho = json!({"organizations": admin.orgs, "tokens": tokens.iter().map(|(id, exp)| json!({
-        "credential": id, "expires_at": exp, "valid": exp.is_some_and(|e| e > Utc::now())})).collect::<Vec<_>>()});
+    let tokens = admin.store.token_expiries().await.unwrap_or_default();
+    let zoho = json!({"organizations": admin.orgs, "tokens": tokens.iter().map(|t| json!({
+        "credential": t.credential_id, "expires_at": t.expires_at,
+        "valid": t.expires_at.is_some_and(|e| e > Utc::now())})).collect::<Vec<_>>()});
     let last = admin
         .store
         .recent_runs(None, 1)
@@ -361,7 +356,7 @@ async fn start_sync(
         org_of(&admin, Some(org.clone()))?;
     }
     let runs = admin
-        .processor
+        .runner
         .start_sync(&StartSync {
             org_id: b.org_id,
             entities,
@@ -481,13 +476,7 @@ async fn stock_sync(State(admin): Shared, body: String) -> Answer {
 }
 
 async fn latest_report(admin: &Admin, org: &str) -> Result<Option<Value>, ApiError> {
-    sqlx::query_scalar(
-        "SELECT report FROM tds_comparison_reports WHERE org_id = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(org)
-    .fetch_optional(admin.store.pool())
-    .await
-    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+    Ok(admin.store.latest_comparison(org).await?)
 }
 
 async fn statistics_overview(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
@@ -554,26 +543,17 @@ struct HistoryQuery {
 async fn statistics_history(State(admin): Shared, Query(q): Query<HistoryQuery>) -> Answer {
     let org = org_of(&admin, q.org_id)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let rows: Vec<(i64, chrono::DateTime<Utc>, String, String, Value)> = sqlx::query_as(
-        "SELECT id, taken_at, source, entity, stats FROM tds_statistics_history
-         WHERE org_id = $1 AND ($2::text IS NULL OR entity = $2) ORDER BY id DESC LIMIT $3",
-    )
-    .bind(&org)
-    .bind(q.entity.as_deref())
-    .bind(limit)
-    .fetch_all(admin.store.pool())
-    .await
-    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let history: Vec<Value> = rows.into_iter().map(|(id, at, source, entity, stats)| {
-        json!({"id": id, "taken_at": at, "source": source, "entity": entity, "stats": stats})
-    }).collect();
+    let history = admin
+        .store
+        .statistics_history(&org, q.entity.as_deref(), limit)
+        .await?;
     Ok(Json(json!({"org_id": org, "history": history})))
 }
 
 async fn sync_differences(State(admin): Shared, body: String) -> Answer {
     let input: Value = json_body(&body)?;
     let request = CompareRequest::parse(&input).map_err(bad_request)?;
-    let reports = admin.processor.compare(&request).await?;
+    let reports = admin.comparator.compare(&request).await?;
     Ok(Json(json!({"reports": reports})))
 }
 
@@ -595,27 +575,9 @@ async fn bff_recent(State(admin): Shared) -> Answer {
     Ok(Json(json!({"runs": runs})))
 }
 
-/// An alert as read: id, raised at, severity, kind, message, resolved at.
-type AlertRow = (
-    i64,
-    chrono::DateTime<Utc>,
-    String,
-    String,
-    String,
-    Option<chrono::DateTime<Utc>>,
-);
-
 async fn alerts(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
     let org = org_of(&admin, q.org_id)?;
-    let rows: Vec<AlertRow> = sqlx::query_as(
-        "SELECT id, raised_at, severity, kind, message, resolved_at FROM tds_alerts WHERE org_id = $1 ORDER BY id DESC LIMIT 100",
-    )
-    .bind(&org)
-    .fetch_all(admin.store.pool())
-    .await
-    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let alerts: Vec<Value> = rows.into_iter().map(|(id, at, severity, kind, message, resolved)| json!({
-        "id": id, "raised_at": at, "severity": severity, "kind": kind, "message": message, "resolved_at": resolved})).collect();
+    let alerts = admin.store.alerts(&org, 100).await?;
     Ok(Json(json!({"org_id": org, "alerts": alerts})))
 }
 

@@ -1,8 +1,12 @@
-//! Cold-start wiring shared by the Lambda functions: required variables (a missing one fails the
-//! start, naming it), the database URL from `DATABASE_URL` or an RDS-style secret, the store with its
-//! `TDS_DB_*` pool settings, and the Zoho client from the credentials secret.
+//! Cold-start wiring shared by the Lambda functions: [`lambda`] reads the configuration once (every
+//! missing variable named at once; a bad value fails the start, naming it), builds the store (the
+//! database URL from `DATABASE_URL` or an RDS-style secret, `TDS_DB_*` pool settings), the Zoho
+//! client from the credentials secret and the AWS ports, and hands them to the one application
+//! builder, [`tds_sync::App`].
 
 use std::sync::Arc;
+
+use tds_sync::{App, Settings};
 
 use tds_core::ports::SecretStore;
 use tds_store::{Store, StoreConfig};
@@ -113,12 +117,108 @@ pub async fn store(secrets: &SecretsManagerStore) -> Result<Store, BootError> {
     Ok(Store::connect_lazy(&config)?)
 }
 
-/// The data centre (`TDS_ZOHO_DC`, default `us`).
-pub fn data_centre() -> Result<DataCentre, BootError> {
-    std::env::var("TDS_ZOHO_DC")
-        .unwrap_or_else(|_| "us".into())
-        .parse()
-        .map_err(|e: String| format!("TDS_ZOHO_DC: {e}").into())
+/// An AWS part a function uses besides the store, the Zoho client and the event bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The inbox queue (`TDS_INBOX_QUEUE_URL`): sync jobs and heal runs travel on it.
+    Inbox,
+    /// The inbox's dead-letter queue (`TDS_DLQ_URL`).
+    DeadLetters,
+    /// The image bucket (`TDS_IMAGE_BUCKET`, optional: images are not synced without it).
+    Images,
+}
+
+/// A function's wiring: the application and the AWS pieces some handlers use directly.
+pub struct Lambda {
+    /// The application.
+    pub app: App,
+    /// The SDK configuration.
+    pub config: aws_config::SdkConfig,
+    /// Secrets Manager.
+    pub secrets: SecretsManagerStore,
+    /// The inbox queue, when asked for.
+    pub inbox: Option<crate::SqsQueue>,
+    /// The dead-letter queue, when asked for.
+    pub dead_letters: Option<crate::SqsQueue>,
+}
+
+/// Every variable of `names` that is unset or blank, as one error naming them all.
+pub fn require_all(names: &[&str]) -> Result<Vec<String>, BootError> {
+    let values: Vec<Option<String>> = names
+        .iter()
+        .map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+        .collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(values.into_iter().flatten().collect()),
+        [one] => Err(format!("environment variable {one} is required but not set").into()),
+        many => Err(format!(
+            "environment variables {} are required but not set",
+            many.join(", ")
+        )
+        .into()),
+    }
+}
+
+/// Starts a Lambda function: logging, then its configuration (read once: the required variables of
+/// the store, Zoho and the bus and of each of `parts`, and [`Settings`]), then the application.
+pub async fn lambda(parts: &[Part]) -> Result<Lambda, BootError> {
+    init_tracing();
+    let mut names = Vec::new();
+    if parts.contains(&Part::Inbox) {
+        names.push("TDS_INBOX_QUEUE_URL");
+    }
+    if parts.contains(&Part::DeadLetters) {
+        names.push("TDS_DLQ_URL");
+    }
+    names.extend(["TDS_EVENT_BUS_NAME", "TDS_ZOHO_SECRET_ARN"]);
+    let mut values = require_all(&names)?.into_iter();
+    let inbox_url = parts
+        .contains(&Part::Inbox)
+        .then(|| values.next())
+        .flatten();
+    let dlq_url = parts
+        .contains(&Part::DeadLetters)
+        .then(|| values.next())
+        .flatten();
+    let (bus, zoho_secret) = (
+        values.next().unwrap_or_default(),
+        values.next().unwrap_or_default(),
+    );
+    let settings = Settings::from_env()?;
+    let bucket: Option<String> = match parts.contains(&Part::Images) {
+        true => optional("TDS_IMAGE_BUCKET")?,
+        false => None,
+    };
+    let config = crate::load_config().await;
+    let secrets = SecretsManagerStore::new(&config);
+    let store = store(&secrets).await?;
+    let zoho = zoho(&secrets, &zoho_secret, settings.data_centre, &store).await?;
+    let events = Arc::new(crate::EventBridgeBus::new(&config, bus));
+    let mut app = App::new(store, Arc::new(zoho), events, settings);
+    let inbox = inbox_url.map(|url| crate::SqsQueue::new(&config, url));
+    let dead_letters = dlq_url.map(|url| crate::SqsQueue::new(&config, url));
+    if let Some(q) = &inbox {
+        app = app.with_inbox(Arc::new(q.clone()));
+    }
+    if let Some(q) = &dead_letters {
+        app = app.with_dead_letters(Arc::new(q.clone()));
+    }
+    if let Some(bucket) = bucket {
+        app = app.with_blobs(Arc::new(crate::S3BlobStore::new(&config, bucket)));
+    }
+    Ok(Lambda {
+        app,
+        config,
+        secrets,
+        inbox,
+        dead_letters,
+    })
 }
 
 /// The Zoho client for the organisations of the credentials secret `secret_arn`.

@@ -1,15 +1,21 @@
 //! TDS's PostgreSQL store.
 //!
 //! Owns the connection pool (sized and timed for Lambda), the embedded migrations (`migrations/` at the
-//! repository root), the version-gated batch upsert and tombstones for every entity kind ([`upsert`]), and
-//! the reads later stages need ([`read`]), and sync-run and cursor bookkeeping ([`runs`]). It knows the schema; it does not know Zoho's wire format (that
-//! is `tds-core`) nor anything about AWS.
+//! repository root), the version-gated batch upsert and tombstones for every entity kind ([`upsert`]),
+//! the reads later stages need ([`read`]), sync-run, job and cursor bookkeeping ([`runs`], [`jobs`]),
+//! webhook receipts ([`receipts`]), comparison reports, statistics history and alerts ([`reports`]) and
+//! operational reads ([`ops`]). Every SQL statement of TDS lives here, except those on the Zoho token
+//! and budget tables (`tds_token_cache`, `tds_rate_budget`), which tds-zoho owns. It knows the schema;
+//! it does not know Zoho's wire format (that is `tds-core`) nor anything about AWS.
 
 mod columns;
 mod config;
 mod error;
 pub mod jobs;
+pub mod ops;
 pub mod read;
+pub mod receipts;
+pub mod reports;
 pub mod runs;
 pub mod upsert;
 
@@ -20,7 +26,10 @@ use sqlx::PgPool;
 pub use config::{ConfigError, StoreConfig};
 pub use error::StoreError;
 pub use jobs::{JobState, NewJob};
+pub use ops::{ensure_database, TokenExpiry};
 pub use read::{EntityCounts, ImageWork, RowVersion, StoredRow};
+pub use receipts::NewReceipt;
+pub use reports::{AlertRow, AlertSeverity, HistoryRow, NewComparison};
 pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
 pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 

@@ -54,6 +54,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome's stable name (`inserted`, `stale`, `already_tombstoned`, ...), as receipts store it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Inserted => "inserted",
+            Outcome::Updated => "updated",
+            Outcome::Restored => "restored",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Stale { .. } => "stale",
+            Outcome::Superseded => "superseded",
+            Outcome::Tombstoned => "tombstoned",
+            Outcome::AlreadyTombstoned => "already_tombstoned",
+        }
+    }
+
     /// Whether the database changed for this row.
     pub fn is_change(&self) -> bool {
         matches!(

@@ -9,7 +9,7 @@
 //! threshold (every such row, in `low_stock` mode) publishes `tds.stock.low`. Each poll is a sync run
 //! (entity `item_stock`, mode `stock_<mode>`). Services carry no stock and are skipped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -17,11 +17,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tds_core::fields::format_zoho_timestamp;
-use tds_core::ports::{DomainEvent, EventBus};
+use tds_core::ports::DomainEvent;
 use tds_core::{EntityKind, ItemStock, VersionedRow};
 use tds_store::{Cursor, RunCounts, Store};
 use tds_zoho::{Priority, ZohoClient};
 
+use crate::writer::EntityWriter;
 use crate::{decimal, event, text, Failure};
 
 /// What a poll covers.
@@ -121,30 +122,33 @@ pub struct StockReport {
     pub api_calls: i64,
 }
 
-/// The poller's dependencies.
+/// Polls stock; constructed with what it reads through and writes with.
+#[derive(Clone)]
 pub struct StockPoller {
-    store: Store,
     zoho: Arc<ZohoClient>,
-    events: Arc<dyn EventBus>,
+    writer: EntityWriter,
     threshold: Decimal,
     overlap: chrono::Duration,
 }
 
 impl StockPoller {
-    /// A poller with a default low-stock `threshold`.
-    pub fn new(
-        store: Store,
-        zoho: Arc<ZohoClient>,
-        events: Arc<dyn EventBus>,
-        threshold: Decimal,
-    ) -> StockPoller {
+    /// A poller reading through `zoho`, writing with `writer`, with a default low-stock `threshold`.
+    pub fn new(zoho: Arc<ZohoClient>, writer: EntityWriter, threshold: Decimal) -> StockPoller {
         StockPoller {
-            store,
             zoho,
-            events,
+            writer,
             threshold,
             overlap: chrono::Duration::seconds(60),
         }
+    }
+
+    /// The default low-stock threshold.
+    pub fn threshold(&self) -> Decimal {
+        self.threshold
+    }
+
+    fn store(&self) -> &Store {
+        self.writer.store()
     }
 
     /// Runs a poll for the requested organisation(s).
@@ -161,7 +165,7 @@ impl StockPoller {
         let mode = format!("stock_{}", request.mode.as_str());
         let params = serde_json::to_value(request).unwrap_or(Value::Null);
         let run_id = self
-            .store
+            .store()
             .start_run(
                 org,
                 EntityKind::ItemStock.as_str(),
@@ -191,8 +195,8 @@ impl StockPoller {
                     failed: 0,
                     api_calls: report.api_calls,
                 };
-                self.store.add_to_run(run_id, counts).await?;
-                self.store.finish_run(run_id, None).await?;
+                self.store().add_to_run(run_id, counts).await?;
+                self.store().finish_run(run_id, None).await?;
                 self.publish(vec![event(
                     "tds.sync.completed",
                     json!({"run_id": run_id, "org_id": org, "entity": "item_stock", "mode": mode,
@@ -204,7 +208,7 @@ impl StockPoller {
             }
             Err(f) => {
                 let reason = f.to_string();
-                self.store
+                self.store()
                     .add_to_run(
                         run_id,
                         RunCounts {
@@ -213,7 +217,7 @@ impl StockPoller {
                         },
                     )
                     .await?;
-                self.store.finish_run(run_id, Some(&reason)).await?;
+                self.store().finish_run(run_id, Some(&reason)).await?;
                 self.publish(vec![event(
                     "tds.sync.failed",
                     json!({"run_id": run_id, "org_id": org, "entity": "item_stock", "mode": mode,
@@ -240,10 +244,10 @@ impl StockPoller {
         let mut high: Option<Cursor> = None;
         let ids: Vec<String> = match &request.mode {
             StockMode::Items => request.item_ids.clone(),
-            StockMode::LowStock => self.store.low_stock_items(org, threshold).await?,
+            StockMode::LowStock => self.store().low_stock_items(org, threshold).await?,
             StockMode::Full => self.list_goods(org, None, report, &mut high).await?,
             StockMode::Incremental => {
-                let since = self.store.cursor(org, EntityKind::ItemStock).await?;
+                let since = self.store().cursor(org, EntityKind::ItemStock).await?;
                 self.list_goods(org, since.map(|c| c.time - self.overlap), report, &mut high)
                     .await?
             }
@@ -272,39 +276,24 @@ impl StockPoller {
             }
         }
         let mut events = Vec::new();
-        if !rows.is_empty() {
-            let stock: HashMap<String, &ItemStock> = rows
-                .iter()
-                .map(|r| (r.zoho_id.clone(), &r.entity))
-                .collect();
-            let written = self.store.upsert(&rows).await?;
-            for outcome in &written.rows {
-                let Some(s) = stock.get(&outcome.zoho_id) else {
-                    continue;
-                };
-                let changed = outcome.outcome.is_change();
-                if changed {
-                    report.rows_changed += 1;
-                    events.push(event(
-                        "tds.stock.changed",
-                        json!({"org_id": org, "item_id": s.item_id, "location_id": s.stock.location_id,
-                               "location_name": s.stock.location_name,
-                               "stock_on_hand": s.stock.stock_on_hand,
-                               "available_stock": s.stock.available_stock}),
-                    ));
-                } else {
-                    report.rows_unchanged += 1;
-                }
-                let low = s.stock.stock_on_hand.is_some_and(|q| q < threshold);
-                if low && (changed || request.mode == StockMode::LowStock) {
-                    report.low_stock += 1;
-                    events.push(event(
-                        "tds.stock.low",
-                        json!({"org_id": org, "item_id": s.item_id, "location_id": s.stock.location_id,
-                               "location_name": s.stock.location_name,
-                               "stock_on_hand": s.stock.stock_on_hand, "threshold": threshold}),
-                    ));
-                }
+        // The writer publishes tds.stock.changed (and tds.entity.synced) for every changed row, as it
+        // does for stock written by a webhook or a sync; low stock is the poller's to judge.
+        for (s, outcome) in self.writer.write_stock(&rows).await? {
+            let changed = outcome.is_change();
+            if changed {
+                report.rows_changed += 1;
+            } else {
+                report.rows_unchanged += 1;
+            }
+            let low = s.stock.stock_on_hand.is_some_and(|q| q < threshold);
+            if low && (changed || request.mode == StockMode::LowStock) {
+                report.low_stock += 1;
+                events.push(event(
+                    "tds.stock.low",
+                    json!({"org_id": org, "item_id": s.item_id, "location_id": s.stock.location_id,
+                           "location_name": s.stock.location_name,
+                           "stock_on_hand": s.stock.stock_on_hand, "threshold": threshold}),
+                ));
             }
         }
         self.publish(events).await;
@@ -318,7 +307,7 @@ impl StockPoller {
             } else {
                 high
             };
-            self.store
+            self.store()
                 .advance_cursor(org, EntityKind::ItemStock, &to, None)
                 .await?;
         }
@@ -393,7 +382,7 @@ impl StockPoller {
         location: &str,
         report: &mut StockReport,
     ) -> Result<Vec<String>, Failure> {
-        let stored = self.store.stock_on_hand(org, None).await?;
+        let stored = self.store().stock_on_hand(org, None).await?;
         let mut ids = Vec::new();
         let extra = vec![("location_id".to_string(), location.to_string())];
         self.visit_goods(org, extra, report, |id, record| {
@@ -411,7 +400,7 @@ impl StockPoller {
     }
 
     async fn publish(&self, events: Vec<DomainEvent>) {
-        crate::publish(&*self.events, events).await
+        self.writer.publish(events).await
     }
 }
 

@@ -100,6 +100,17 @@ impl RateBudget {
         &self.settings
     }
 
+    /// Puts this budget's per-minute limit on every organisation's row, configured here or not (a
+    /// local stack restarted with another limit; rows are otherwise updated on first use).
+    pub async fn enforce_limit_everywhere(&self) -> Result<(), ZohoError> {
+        sqlx::query("UPDATE tds_rate_budget SET per_minute_limit = $1")
+            .bind(i32::try_from(self.settings.per_minute_limit).unwrap_or(i32::MAX))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(ZohoError::db("rate budget"))
+    }
+
     async fn ensure_row(&self, org: &str) -> Result<(), ZohoError> {
         if self
             .ensured

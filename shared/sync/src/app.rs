@@ -1,0 +1,220 @@
+//! The composition root: the typed settings every entry point reads once ([`Settings`]) and the one
+//! builder of the services ([`App`]), used by the Lambda mains, `tds up`, the test harness and the
+//! benchmarks alike. It knows ports, not their implementations: the AWS adapters and the local ones
+//! are handed in by the caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tds_core::ports::{BlobStore, EventBus, Queue};
+use tds_store::Store;
+use tds_zoho::{DataCentre, ZohoClient};
+
+use crate::comparator::Comparator;
+use crate::images::ImageSync;
+use crate::inbox::Processor;
+use crate::jobs::SyncSettings;
+use crate::runner::SyncRunner;
+use crate::stock::StockPoller;
+use crate::writer::EntityWriter;
+
+/// Settings read from the environment once, with the same strictness everywhere: a variable that is
+/// set but does not parse is an error naming it; an unset or blank one takes its default.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Sync tuning (`TDS_SYNC_OVERLAP_SECS`, `TDS_JOB_TIME_BUDGET_SECS`).
+    pub sync: SyncSettings,
+    /// Default low-stock threshold (`TDS_LOW_STOCK_THRESHOLD`, default 5).
+    pub low_stock_threshold: Decimal,
+    /// Zoho data centre (`TDS_ZOHO_DC`, default `us`).
+    pub data_centre: DataCentre,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sync: SyncSettings::default(),
+            low_stock_threshold: Decimal::from(5),
+            data_centre: DataCentre::Us,
+        }
+    }
+}
+
+impl Settings {
+    /// The settings of this process's environment.
+    pub fn from_env() -> Result<Settings, String> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The settings `lookup` gives (a variable's value by name).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        if let Some(secs) = parse::<u32>(&lookup, "TDS_SYNC_OVERLAP_SECS")? {
+            s.sync.overlap = chrono::Duration::seconds(secs.into());
+        }
+        if let Some(secs) = parse::<u64>(&lookup, "TDS_JOB_TIME_BUDGET_SECS")? {
+            s.sync.job_time_budget = Duration::from_secs(secs);
+        }
+        if let Some(t) = parse::<Decimal>(&lookup, "TDS_LOW_STOCK_THRESHOLD")? {
+            if t.is_sign_negative() {
+                return Err(format!("TDS_LOW_STOCK_THRESHOLD: {t} is negative"));
+            }
+            s.low_stock_threshold = t;
+        }
+        if let Some(dc) = parse::<DataCentre>(&lookup, "TDS_ZOHO_DC")? {
+            s.data_centre = dc;
+        }
+        Ok(s)
+    }
+}
+
+/// `name` parsed as `T`; `None` when unset or blank; an error naming the variable when it does not parse.
+fn parse<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    match lookup(name) {
+        Some(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{name}: {:?} is not valid: {e}", v.trim())),
+        _ => Ok(None),
+    }
+}
+
+/// A service asked of an [`App`] that lacks a part it needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} needs {part}, and none is configured")]
+pub struct MissingPart {
+    /// The service asked for.
+    pub service: &'static str,
+    /// What it needs.
+    pub part: &'static str,
+}
+
+/// The application: the ports and settings, and the services built from them, each with only what
+/// it uses (the stock poller needs no queue; the comparator needs the inbox for heal runs, not the
+/// dead-letter queue).
+#[derive(Clone)]
+pub struct App {
+    store: Store,
+    zoho: Arc<ZohoClient>,
+    events: Arc<dyn EventBus>,
+    inbox: Option<Arc<dyn Queue>>,
+    dead_letters: Option<Arc<dyn Queue>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    settings: Settings,
+}
+
+impl App {
+    /// An application on `store`, reading Zoho through `zoho`, publishing to `events`.
+    pub fn new(
+        store: Store,
+        zoho: Arc<ZohoClient>,
+        events: Arc<dyn EventBus>,
+        settings: Settings,
+    ) -> App {
+        App {
+            store,
+            zoho,
+            events,
+            inbox: None,
+            dead_letters: None,
+            blobs: None,
+            settings,
+        }
+    }
+
+    /// The inbox queue (sync jobs travel on it).
+    pub fn with_inbox(mut self, inbox: Arc<dyn Queue>) -> App {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// The dead-letter queue of the inbox.
+    pub fn with_dead_letters(mut self, dead_letters: Arc<dyn Queue>) -> App {
+        self.dead_letters = Some(dead_letters);
+        self
+    }
+
+    /// Where item images go (image runs follow item runs only when this is set).
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> App {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The Zoho client.
+    pub fn zoho(&self) -> &Arc<ZohoClient> {
+        &self.zoho
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The one write path.
+    pub fn writer(&self) -> EntityWriter {
+        EntityWriter::new(self.store.clone(), self.events.clone())
+    }
+
+    /// The sync runner (needs the inbox).
+    pub fn runner(&self) -> Result<SyncRunner, MissingPart> {
+        let inbox = self.inbox.clone().ok_or(MissingPart {
+            service: "the sync runner",
+            part: "the inbox queue",
+        })?;
+        let mut runner = SyncRunner::new(self.zoho.clone(), self.writer(), inbox)
+            .with_settings(self.settings.sync.clone());
+        if let Some(blobs) = &self.blobs {
+            runner = runner.with_images(ImageSync::new(
+                self.zoho.clone(),
+                self.writer(),
+                blobs.clone(),
+            ));
+        }
+        Ok(runner)
+    }
+
+    /// The inbox applier (needs the inbox and the dead-letter queue).
+    pub fn processor(&self) -> Result<Processor, MissingPart> {
+        let dead_letters = self.dead_letters.clone().ok_or(MissingPart {
+            service: "the inbox processor",
+            part: "the dead-letter queue",
+        })?;
+        Ok(Processor::new(
+            self.zoho.clone(),
+            self.writer(),
+            dead_letters,
+            self.runner()?,
+        ))
+    }
+
+    /// The comparator (needs the inbox, for heal runs).
+    pub fn comparator(&self) -> Result<Comparator, MissingPart> {
+        Ok(Comparator::new(
+            self.zoho.clone(),
+            self.writer(),
+            self.runner()?,
+        ))
+    }
+
+    /// The stock poller.
+    pub fn poller(&self) -> StockPoller {
+        StockPoller::new(
+            self.zoho.clone(),
+            self.writer(),
+            self.settings.low_stock_threshold,
+        )
+    }
+}

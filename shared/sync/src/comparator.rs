@@ -1,0 +1,566 @@
+//! The comparator: measures Zoho against PostgreSQL record by record (see [`crate::compare`] for the
+//! report and the pure diff), records the report and statistics, raises or resolves the drift alert,
+//! and heals through the [`SyncRunner`] (heal runs re-fetch exactly the differing ids) and the
+//! [`EntityWriter`] (tombstones).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::Utc;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use tds_core::fields::parse_zoho_timestamp;
+use tds_core::{EntityKind, ItemStock, PriceBookRate};
+use tds_store::{AlertSeverity, NewComparison, Store};
+use tds_zoho::{Priority, ZohoClient};
+
+use crate::compare::{
+    default_threshold, diff, diff_values, ids_listed, severity, CompareRequest, ComparisonReport,
+    HealAction, KindDiff, ZohoKey, COMPARED,
+};
+use crate::jobs::{StartSync, SyncMode};
+use crate::runner::SyncRunner;
+use crate::stats::{collect_stats, Stats};
+use crate::writer::EntityWriter;
+use crate::{decimal, text, Failure};
+
+/// Compares and heals; constructed with the runner its heal runs go through.
+#[derive(Clone)]
+pub struct Comparator {
+    zoho: Arc<ZohoClient>,
+    writer: EntityWriter,
+    runner: SyncRunner,
+}
+
+impl Comparator {
+    /// A comparator listing through `zoho`, tombstoning with `writer`, healing through `runner`.
+    pub fn new(zoho: Arc<ZohoClient>, writer: EntityWriter, runner: SyncRunner) -> Comparator {
+        Comparator {
+            zoho,
+            writer,
+            runner,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        self.writer.store()
+    }
+}
+
+impl Comparator {
+    /// Compares (and heals, unless a dry run or told not to) every organisation the request names.
+    pub async fn compare(
+        &self,
+        request: &CompareRequest,
+    ) -> Result<Vec<ComparisonReport>, Failure> {
+        let mut kinds =
+            crate::jobs::resolve_entities(&request.entities).map_err(Failure::Permanent)?;
+        kinds.retain(|k| COMPARED.contains(k) || *k == EntityKind::ItemImage);
+        let orgs = crate::organisations(&self.zoho, request.org_id.as_deref())?;
+        let mut out = Vec::new();
+        for org in orgs {
+            out.push(self.compare_org(&org, &kinds, request).await?);
+        }
+        Ok(out)
+    }
+
+    async fn compare_org(
+        &self,
+        org: &str,
+        kinds: &[EntityKind],
+        request: &CompareRequest,
+    ) -> Result<ComparisonReport, Failure> {
+        let mut api_calls = 0i64;
+        let mut diffs = Vec::new();
+        let mut listed: HashMap<EntityKind, Vec<Value>> = HashMap::new();
+        let want_items = kinds
+            .iter()
+            .any(|k| matches!(k, EntityKind::Item | EntityKind::ItemImage));
+        for &kind in COMPARED.iter().filter(|k| {
+            kinds.contains(k)
+                || (want_items && **k == EntityKind::Item)
+                || (kinds.contains(&EntityKind::Item) && **k == EntityKind::Location)
+        }) {
+            let records = self.list_all(org, kind, Vec::new(), &mut api_calls).await?;
+            if kinds.contains(&kind) {
+                let keys: Vec<ZohoKey> = records
+                    .iter()
+                    .filter_map(|r| {
+                        Some(ZohoKey {
+                            id: text(r, kind.zoho_id_field()?)?,
+                            modified: r
+                                .get("last_modified_time")
+                                .and_then(Value::as_str)
+                                .and_then(parse_zoho_timestamp),
+                        })
+                    })
+                    .collect();
+                let local = self.store().versions(kind, org).await?;
+                let mut d = diff(kind.as_str(), &keys, &local);
+                if !kind.has_zoho_modified_time() {
+                    // No version to compare: presence is what counts.
+                    d.matched += d.stale.len();
+                    d.stale.clear();
+                }
+                diffs.push(d);
+            }
+            listed.insert(kind, records);
+        }
+        if kinds.contains(&EntityKind::Item) {
+            diffs.push(self.compare_stock(org, &mut listed, &mut api_calls).await?);
+        }
+        if kinds.contains(&EntityKind::PriceBook) {
+            diffs.push(self.compare_rates(org, &mut listed, &mut api_calls).await?);
+        }
+        if want_items
+            && (kinds.contains(&EntityKind::ItemImage) || kinds.contains(&EntityKind::Item))
+        {
+            diffs.push(self.compare_images(org, &listed).await?);
+        }
+
+        let statistics = self
+            .statistics(org, &listed, request.low_stock_threshold.unwrap_or(5.0))
+            .await?;
+        let matched: usize = diffs.iter().map(|d| d.matched).sum();
+        let total: usize = matched + diffs.iter().map(KindDiff::differences).sum::<usize>();
+        let match_pct = if total == 0 {
+            100.0
+        } else {
+            matched as f64 * 100.0 / total as f64
+        };
+        let critical = diffs
+            .iter()
+            .filter(|d| severity(d.match_pct()) == "critical")
+            .count();
+        let health_score = (match_pct - 5.0 * critical as f64).clamp(0.0, 100.0);
+        let mut recommendations = Vec::new();
+        for d in &diffs {
+            if d.differences() == 0 {
+                continue;
+            }
+            recommendations.push(format!(
+                "{}: {} missing locally, {} deleted in Zoho, {} stale, {} mismatched ({:.1} % match, {}): {}",
+                d.kind,
+                d.missing_locally.len(),
+                d.deleted_in_zoho.len(),
+                d.stale.len(),
+                d.mismatched.len(),
+                d.match_pct(),
+                severity(d.match_pct()),
+                if d.differences() > self.threshold(&d.kind, request) {
+                    "heal: re-fetch exactly these ids and tombstone what Zoho deleted"
+                } else {
+                    "below the heal threshold: the next scheduled sync will pick these up"
+                }
+            ));
+        }
+        if recommendations.is_empty() {
+            recommendations.push("PostgreSQL matches Zoho: nothing to do".into());
+        }
+
+        let heal = if request.heal {
+            self.heal(org, &diffs, request).await?
+        } else {
+            Vec::new()
+        };
+        let mut report = ComparisonReport {
+            report_id: 0,
+            org_id: org.to_string(),
+            kinds: diffs,
+            match_pct,
+            health_score,
+            severity: severity(health_score).to_string(),
+            recommendations,
+            dry_run: request.dry_run,
+            heal,
+            statistics,
+            api_calls,
+        };
+        report.report_id = self.record_report(&report, kinds).await?;
+        self.publish_comparison(&report).await;
+        Ok(report)
+    }
+
+    fn threshold(&self, kind: &str, request: &CompareRequest) -> usize {
+        request.thresholds.get(kind).copied().unwrap_or_else(|| {
+            kind.parse::<EntityKind>()
+                .map(default_threshold)
+                .unwrap_or(5)
+        })
+    }
+
+    /// Every record of a kind from its list pages (at comparison priority).
+    async fn list_all(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        extra: Vec<(String, String)>,
+        api_calls: &mut i64,
+    ) -> Result<Vec<Value>, Failure> {
+        let mut query = extra;
+        query.extend(crate::jobs::stable_order(kind));
+        query.extend(crate::jobs::list_filter(kind));
+        let mut pages = self.zoho.pages(org, kind, query, Priority::Compare)?;
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            *api_calls += 1;
+            out.extend(page?.records);
+        }
+        Ok(out)
+    }
+
+    /// Stock on hand per (item, location): Zoho's location-narrowed lists against `item_stock`.
+    async fn compare_stock(
+        &self,
+        org: &str,
+        listed: &mut HashMap<EntityKind, Vec<Value>>,
+        api_calls: &mut i64,
+    ) -> Result<KindDiff, Failure> {
+        let locations = ids_listed(listed, EntityKind::Location, "location_id");
+        let mut zoho = HashMap::new();
+        let mut rows = Vec::new();
+        for location in &locations {
+            let records = self
+                .list_all(
+                    org,
+                    EntityKind::Item,
+                    vec![("location_id".into(), location.clone())],
+                    api_calls,
+                )
+                .await?;
+            for r in records {
+                if text(&r, "product_type").as_deref() == Some("service") {
+                    continue;
+                }
+                if let Some(id) = text(&r, "item_id") {
+                    zoho.insert(
+                        ItemStock::row_id(&id, location),
+                        decimal(EntityKind::Item, &r, "stock_on_hand"),
+                    );
+                    rows.push(json!({"item_id": id, "location_id": location,
+                                     "stock_on_hand": r.get("stock_on_hand").cloned().unwrap_or(Value::Null)}));
+                }
+            }
+        }
+        listed.insert(EntityKind::ItemStock, rows);
+        let local: HashMap<String, Option<Decimal>> = self
+            .store()
+            .stock_on_hand(org, None)
+            .await?
+            .into_iter()
+            .map(|(k, v)| (k, v.map(|d| d.normalize())))
+            .collect();
+        Ok(diff_values(EntityKind::ItemStock.as_str(), &zoho, &local))
+    }
+
+    /// Price-book rates: each book's detail GET against `price_book_rates`.
+    async fn compare_rates(
+        &self,
+        org: &str,
+        listed: &mut HashMap<EntityKind, Vec<Value>>,
+        api_calls: &mut i64,
+    ) -> Result<KindDiff, Failure> {
+        let books = ids_listed(listed, EntityKind::PriceBook, "pricebook_id");
+        let mut zoho = HashMap::new();
+        let mut rate_records = Vec::new();
+        for book in &books {
+            *api_calls += 1;
+            let record = match self
+                .zoho
+                .get_record(org, EntityKind::PriceBook, book, Priority::Compare)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for rate in record
+                .get("pricebook_items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(item) = text(rate, "item_id") {
+                    zoho.insert(
+                        PriceBookRate::row_id(book, &item),
+                        decimal(EntityKind::PriceBookRate, rate, "pricebook_rate"),
+                    );
+                    rate_records.push(rate.clone());
+                }
+            }
+        }
+        listed.insert(EntityKind::PriceBookRate, rate_records);
+        let local = self.store().rates_of_books(org).await?;
+        let local: HashMap<String, Option<Decimal>> = local
+            .into_iter()
+            .map(|(k, v)| (k, v.map(|d| d.normalize())))
+            .collect();
+        Ok(diff_values(
+            EntityKind::PriceBookRate.as_str(),
+            &zoho,
+            &local,
+        ))
+    }
+
+    /// Images by image id: the item list against `item_images`.
+    async fn compare_images(
+        &self,
+        org: &str,
+        listed: &HashMap<EntityKind, Vec<Value>>,
+    ) -> Result<KindDiff, Failure> {
+        let zoho: HashMap<String, String> = listed
+            .get(&EntityKind::Item)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let image = text(r, "image_document_id").or_else(|| text(r, "image_id"))?;
+                Some((text(r, "item_id")?, image))
+            })
+            .collect();
+        let local = self.store().image_ids(org).await?;
+        Ok(diff_values(EntityKind::ItemImage.as_str(), &zoho, &local))
+    }
+
+    /// Starts heal runs for kinds above their thresholds (or plans them, for a dry run).
+    async fn heal(
+        &self,
+        org: &str,
+        diffs: &[KindDiff],
+        request: &CompareRequest,
+    ) -> Result<Vec<HealAction>, Failure> {
+        let mut actions = Vec::new();
+        for d in diffs {
+            if d.differences() == 0 || d.differences() <= self.threshold(&d.kind, request) {
+                continue;
+            }
+            let Ok(kind) = d.kind.parse::<EntityKind>() else {
+                continue;
+            };
+            let item_of = |row: &String| row.split(':').next().unwrap_or_default().to_string();
+            let (fetch_kind, refetch, tombstone): (EntityKind, Vec<String>, Vec<String>) =
+                match kind {
+                    EntityKind::ItemStock => {
+                        let items: BTreeSet<String> = d
+                            .missing_locally
+                            .iter()
+                            .chain(&d.mismatched)
+                            .map(item_of)
+                            .collect();
+                        (
+                            EntityKind::Item,
+                            items.into_iter().collect(),
+                            d.deleted_in_zoho.clone(),
+                        )
+                    }
+                    EntityKind::PriceBookRate => {
+                        let books: BTreeSet<String> = d
+                            .missing_locally
+                            .iter()
+                            .chain(&d.mismatched)
+                            .chain(&d.deleted_in_zoho)
+                            .map(item_of)
+                            .collect();
+                        (
+                            EntityKind::PriceBook,
+                            books.into_iter().collect(),
+                            Vec::new(),
+                        )
+                    }
+                    EntityKind::ItemImage => (EntityKind::ItemImage, Vec::new(), Vec::new()),
+                    // What the listing lacks is re-fetched too, not tombstoned on its word: a page
+                    // listing shifts when Zoho deletes a record meanwhile, so a live record can be
+                    // missed. The re-fetch tombstones only what Zoho confirms gone (not found).
+                    k => {
+                        let ids: Vec<String> = d
+                            .missing_locally
+                            .iter()
+                            .chain(&d.stale)
+                            .chain(&d.deleted_in_zoho)
+                            .cloned()
+                            .collect();
+                        (k, ids, Vec::new())
+                    }
+                };
+            let mut action = HealAction {
+                kind: d.kind.clone(),
+                refetch: refetch.clone(),
+                tombstone: tombstone.clone(),
+                run_id: None,
+            };
+            if request.dry_run {
+                if kind == EntityKind::ItemImage {
+                    action.refetch = d
+                        .missing_locally
+                        .iter()
+                        .chain(&d.mismatched)
+                        .cloned()
+                        .collect();
+                    action.tombstone = d.deleted_in_zoho.clone();
+                }
+                actions.push(action);
+                continue;
+            }
+            if !tombstone.is_empty() {
+                self.writer
+                    .tombstone_ids(org, kind, tombstone, Utc::now())
+                    .await?;
+            }
+            if kind == EntityKind::ItemImage {
+                // An image run re-fetches exactly the changed images and tombstones the removed ones.
+                let ids = self
+                    .runner
+                    .start_sync(&StartSync {
+                        org_id: Some(org.to_string()),
+                        entities: vec!["item_image".into()],
+                        mode: SyncMode::Incremental,
+                        trigger: "heal".into(),
+                    })
+                    .await?;
+                action.refetch = d
+                    .missing_locally
+                    .iter()
+                    .chain(&d.mismatched)
+                    .cloned()
+                    .collect();
+                action.tombstone = d.deleted_in_zoho.clone();
+                action.run_id = ids.first().copied();
+            } else if !refetch.is_empty() {
+                action.run_id = Some(
+                    self.runner
+                        .start_heal_run(org, fetch_kind, &refetch)
+                        .await?,
+                );
+            }
+            actions.push(action);
+        }
+        Ok(actions)
+    }
+
+    async fn record_report(
+        &self,
+        report: &ComparisonReport,
+        kinds: &[EntityKind],
+    ) -> Result<i64, Failure> {
+        let sum = |f: fn(&KindDiff) -> usize| report.kinds.iter().map(f).sum::<usize>() as i64;
+        let comparison = NewComparison {
+            org_id: report.org_id.clone(),
+            scope: kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            match_pct: report.match_pct,
+            health_score: report.health_score,
+            severity: report.severity.clone(),
+            missing_locally: sum(|d| d.missing_locally.len()),
+            deleted_in_zoho: sum(|d| d.deleted_in_zoho.len()),
+            stale: sum(|d| d.stale.len()),
+            mismatched: sum(|d| d.mismatched.len()),
+            heal_jobs: report.heal.iter().filter(|h| h.run_id.is_some()).count() as i64,
+            report: serde_json::to_value(report).unwrap_or(Value::Null),
+            statistics: report
+                .statistics
+                .iter()
+                .map(|(entity, s)| (entity.clone(), s.zoho.clone(), s.database.clone()))
+                .collect(),
+        };
+        self.store()
+            .record_comparison(&comparison)
+            .await
+            .map_err(|e| Failure::Retry(format!("record comparison report: {e}")))
+    }
+
+    async fn publish_comparison(&self, report: &ComparisonReport) {
+        let differences: usize = report.kinds.iter().map(KindDiff::differences).sum();
+        let mut events = vec![crate::event(
+            "tds.stats.compared",
+            json!({"org_id": report.org_id, "report_id": report.report_id, "match_pct": report.match_pct,
+                   "health_score": report.health_score, "severity": report.severity,
+                   "differences": differences, "dry_run": report.dry_run,
+                   "heal_runs": report.heal.iter().filter_map(|h| h.run_id).collect::<Vec<_>>()}),
+        )];
+        let critical: Vec<&str> = report
+            .kinds
+            .iter()
+            .filter(|d| severity(d.match_pct()) == "critical")
+            .map(|d| d.kind.as_str())
+            .collect();
+        if report.match_pct < 95.0 || !critical.is_empty() {
+            let message = format!(
+                "PostgreSQL matches Zoho at {:.1} % (health {:.1}, {}){}",
+                report.match_pct,
+                report.health_score,
+                report.severity,
+                if critical.is_empty() {
+                    String::new()
+                } else {
+                    format!("; critical: {}", critical.join(", "))
+                }
+            );
+            let alert_severity = if report.severity == "critical" || !critical.is_empty() {
+                AlertSeverity::Critical
+            } else {
+                AlertSeverity::Warning
+            };
+            let details = json!({"report_id": report.report_id, "critical": critical});
+            if let Err(e) = self
+                .store()
+                .raise_alert(
+                    &report.org_id,
+                    alert_severity,
+                    "drift",
+                    &message,
+                    &details,
+                    "drift",
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "drift alert not stored");
+            }
+            events.push(crate::event(
+                "tds.alert.raised",
+                json!({"org_id": report.org_id, "severity": alert_severity, "kind": "drift",
+                       "message": message, "report_id": report.report_id}),
+            ));
+        } else if let Err(e) = self.store().resolve_alert(&report.org_id, "drift").await {
+            tracing::warn!(error = %e, "drift alert not resolved");
+        }
+        self.writer.publish(events).await;
+    }
+
+    /// Statistics of both sides, from Zoho's list records and the stored records.
+    async fn statistics(
+        &self,
+        org: &str,
+        listed: &HashMap<EntityKind, Vec<Value>>,
+        low_stock: f64,
+    ) -> Result<BTreeMap<String, Stats>, Failure> {
+        let mut local: HashMap<EntityKind, Vec<Value>> = HashMap::new();
+        for kind in listed
+            .keys()
+            .filter(|k| !matches!(k, EntityKind::ItemStock | EntityKind::PriceBookRate))
+        {
+            local.insert(*kind, self.store().live_records(*kind, org).await?);
+        }
+        let local_stock = self
+            .store()
+            .live_records(EntityKind::ItemStock, org)
+            .await?;
+        let local_rates = self
+            .store()
+            .live_records(EntityKind::PriceBookRate, org)
+            .await?;
+        let local_images = self
+            .store()
+            .live_records(EntityKind::ItemImage, org)
+            .await?;
+        Ok(collect_stats(
+            listed,
+            &local,
+            &local_stock,
+            &local_rates,
+            &local_images,
+            low_stock,
+        ))
+    }
+}

@@ -1,0 +1,381 @@
+//! The inbox applier (what entity-processor runs on an SQS batch).
+//!
+//! Each body is parsed once into an [`InboxBody`]: a webhook inbox message, a sync job (handed to the
+//! [`SyncRunner`]), or unreadable (dead-lettered with the reason); a dead letter moved back by a
+//! redrive is unwrapped first. Webhooks are deduped against their receipts (one statement per batch),
+//! grouped per (organisation, kind), completed where the payload lacks what the detail GET has (items
+//! in bulk by `/itemdetails`; documents without line items, contacts, price books without rates and
+//! payloads without Zoho's time by their detail GET; a record Zoho no longer has becomes a tombstone
+//! as of now) and written through the [`EntityWriter`]; receipts are then marked with each outcome.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use tds_core::ports::Queue;
+use tds_core::webhook::{Action, InboxMessage};
+use tds_core::EntityKind;
+use tds_store::upsert::Tombstone;
+use tds_store::{NewReceipt, Outcome, Store};
+use tds_zoho::{Priority, ZohoClient};
+
+use crate::jobs::SyncJob;
+use crate::runner::{JobVerdict, SyncRunner};
+use crate::writer::{EntityWriter, Freshness};
+use crate::{needs_refetch, unwrap_dead_letter, Disposition, Failure, Incoming};
+
+/// An inbox message body, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxBody {
+    /// A sync job (`{"sync": {...}}`).
+    Sync(SyncJob),
+    /// A webhook as webhook-ingest enqueued it.
+    Webhook(Box<InboxMessage>),
+    /// Neither: why it cannot be read.
+    Unreadable(String),
+}
+
+impl InboxBody {
+    /// Parses a body (already unwrapped from a dead-letter wrapper).
+    pub fn parse(body: &str) -> InboxBody {
+        let value: Value = match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(e) => return InboxBody::Unreadable(format!("not an inbox message: {e}")),
+        };
+        if let Some(job) = value.get("sync") {
+            return match serde_json::from_value(job.clone()) {
+                Ok(job) => InboxBody::Sync(job),
+                Err(e) => InboxBody::Unreadable(format!("not a sync job: {e}")),
+            };
+        }
+        match serde_json::from_value::<InboxMessage>(value) {
+            Ok(m) => InboxBody::Webhook(Box::new(m)),
+            Err(e) => InboxBody::Unreadable(format!("not an inbox message: {e}")),
+        }
+    }
+}
+
+/// Applies inbox batches; constructed with the dead-letter queue and the runner for sync jobs.
+#[derive(Clone)]
+pub struct Processor {
+    zoho: Arc<ZohoClient>,
+    writer: EntityWriter,
+    dead_letters: Arc<dyn Queue>,
+    runner: SyncRunner,
+}
+
+/// A webhook on its way through the batch.
+struct Work {
+    index: usize,
+    message: InboxMessage,
+}
+
+impl Processor {
+    /// An applier re-fetching through `zoho`, writing with `writer`, dead-lettering to
+    /// `dead_letters`, and handing sync jobs to `runner`.
+    pub fn new(
+        zoho: Arc<ZohoClient>,
+        writer: EntityWriter,
+        dead_letters: Arc<dyn Queue>,
+        runner: SyncRunner,
+    ) -> Processor {
+        Processor {
+            zoho,
+            writer,
+            dead_letters,
+            runner,
+        }
+    }
+
+    /// The store the processor writes to.
+    pub fn store(&self) -> &Store {
+        self.writer.store()
+    }
+
+    /// The runner sync jobs go to.
+    pub fn runner(&self) -> &SyncRunner {
+        &self.runner
+    }
+
+    /// Processes a batch; one disposition per message, in order.
+    pub async fn process(&self, batch: Vec<Incoming>) -> Vec<(String, Disposition)> {
+        let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
+        let mut work: Vec<Work> = Vec::new();
+        let started = std::time::Instant::now();
+        // A dead letter this processor wrapped, moved back by a redrive: process what it carried.
+        let bodies: Vec<std::borrow::Cow<'_, str>> =
+            batch.iter().map(|m| unwrap_dead_letter(&m.body)).collect();
+        for (index, body) in bodies.iter().map(|b| b.as_ref()).enumerate() {
+            let disposition = match InboxBody::parse(body) {
+                InboxBody::Webhook(message) => {
+                    work.push(Work {
+                        index,
+                        message: *message,
+                    });
+                    continue;
+                }
+                InboxBody::Sync(_)
+                    if started.elapsed() > self.runner.settings().job_time_budget =>
+                {
+                    self.verdict(body, self.runner.defer(body).await).await
+                }
+                InboxBody::Sync(job) => self.verdict(body, self.runner.handle_job(job).await).await,
+                InboxBody::Unreadable(reason) => self.dead_letter(body, &reason).await,
+            };
+            out[index] = Some(disposition);
+        }
+
+        // Duplicates of messages already applied (or earlier in this batch) are done.
+        let mut fresh = Vec::new();
+        match self.receive_all(&work, &batch).await {
+            Ok(unprocessed) => {
+                let mut seen = HashSet::new();
+                for w in work {
+                    if unprocessed.contains(&w.message.dedupe_key)
+                        && seen.insert(w.message.dedupe_key.clone())
+                    {
+                        fresh.push(w);
+                    } else {
+                        out[w.index] = Some(Disposition::Done);
+                    }
+                }
+            }
+            Err(e) => {
+                for w in work {
+                    out[w.index] = Some(Disposition::Retry(e.to_string()));
+                }
+            }
+        }
+
+        // One group per (organisation, kind): re-fetches and writes are batched per group.
+        let mut groups: BTreeMap<(String, EntityKind), Vec<Work>> = BTreeMap::new();
+        for w in fresh {
+            groups
+                .entry((w.message.org_id.clone(), w.message.kind))
+                .or_default()
+                .push(w);
+        }
+        let mut applied: Vec<(String, Outcome)> = Vec::new();
+        for ((org, kind), items) in groups {
+            let results = self.apply_group(&org, kind, &items).await;
+            for (w, result) in items.iter().zip(results) {
+                let disposition = match result {
+                    Ok(outcome) => {
+                        applied.push((w.message.dedupe_key.clone(), outcome));
+                        Disposition::Done
+                    }
+                    Err(Failure::Retry(reason)) => Disposition::Retry(reason),
+                    Err(Failure::Permanent(reason)) => {
+                        self.dead_letter(&bodies[w.index], &reason).await
+                    }
+                };
+                out[w.index] = Some(disposition);
+            }
+        }
+        if let Err(e) = self.store().mark_receipts_applied(&applied).await {
+            // The rows are written; an unmarked receipt only means a redelivery is re-applied (a no-op).
+            tracing::warn!(error = %e, "webhook receipts not marked processed");
+        }
+        batch
+            .iter()
+            .zip(out)
+            .map(|(m, d)| {
+                (
+                    m.message_id.clone(),
+                    d.unwrap_or(Disposition::Retry("unprocessed".into())),
+                )
+            })
+            .collect()
+    }
+
+    async fn verdict(&self, body: &str, verdict: JobVerdict) -> Disposition {
+        match verdict {
+            JobVerdict::Done => Disposition::Done,
+            JobVerdict::Retry(reason) => Disposition::Retry(reason),
+            JobVerdict::Reject(reason) => self.dead_letter(body, &reason).await,
+        }
+    }
+
+    /// Records the receipts of a batch in one statement; returns the dedupe keys not yet applied.
+    async fn receive_all(
+        &self,
+        work: &[Work],
+        batch: &[Incoming],
+    ) -> Result<HashSet<String>, tds_store::StoreError> {
+        let receipts: Vec<NewReceipt> = work
+            .iter()
+            .map(|w| {
+                let m = &w.message;
+                NewReceipt {
+                    org_id: m.org_id.clone(),
+                    entity: m.kind.as_str().to_string(),
+                    zoho_id: m.zoho_id.clone(),
+                    action: match m.action {
+                        Action::Created => "created",
+                        Action::Edited => "edited",
+                        Action::Upserted => "upserted",
+                        Action::Deleted => "deleted",
+                    },
+                    dedupe_key: m.dedupe_key.clone(),
+                    last_modified_time: m.last_modified_time,
+                    message_id: batch[w.index].message_id.clone(),
+                    received_at: m.received_at,
+                }
+            })
+            .collect();
+        self.store().record_receipts(&receipts).await
+    }
+
+    /// Sends `body` to the dead-letter queue as `{"reason", "failed_at", "original": body}`; a
+    /// redrive moves that back to the inbox, where [`unwrap_dead_letter`] recovers `body`.
+    async fn dead_letter(&self, body: &str, reason: &str) -> Disposition {
+        let wrapped =
+            json!({"reason": reason, "failed_at": Utc::now(), "original": body}).to_string();
+        match self.dead_letters.send(wrapped).await {
+            Ok(_) => {
+                tracing::warn!(%reason, "message dead-lettered");
+                self.writer
+                    .publish(vec![crate::event(
+                        "tds.deadletter.added",
+                        json!({"reason": reason}),
+                    )])
+                    .await;
+                Disposition::DeadLettered(reason.to_string())
+            }
+            // Not lost: the queue redelivers it and redrive moves it after maxReceiveCount.
+            Err(e) => Disposition::Retry(format!("dead-letter queue unavailable ({e}); {reason}")),
+        }
+    }
+
+    /// Applies one (organisation, kind) group; one result (the row's outcome) per message.
+    async fn apply_group(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        items: &[Work],
+    ) -> Vec<Result<Outcome, Failure>> {
+        let mut results: Vec<Option<Result<Outcome, Failure>>> =
+            (0..items.len()).map(|_| None).collect();
+        let mut deletions: Vec<(usize, Tombstone)> = Vec::new();
+        let mut records: Vec<(usize, Value)> = Vec::new();
+
+        // Complete the payloads.
+        let upserts: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].message.action != Action::Deleted)
+            .collect();
+        for (i, w) in items.iter().enumerate() {
+            if w.message.action == Action::Deleted {
+                deletions.push((i, tombstone(&w.message)));
+            }
+        }
+        match kind {
+            EntityKind::Item if !upserts.is_empty() => {
+                let ids: Vec<String> = upserts
+                    .iter()
+                    .map(|&i| items[i].message.zoho_id.clone())
+                    .collect();
+                match self.zoho.item_details(org, &ids, Priority::Webhook).await {
+                    Ok(found) => {
+                        let by_id: HashMap<String, Value> = found
+                            .into_iter()
+                            .map(|item| (item.item_id.clone(), item.record))
+                            .collect();
+                        for &i in &upserts {
+                            match by_id.get(&items[i].message.zoho_id) {
+                                Some(record) => records.push((i, record.clone())),
+                                // Not returned by /itemdetails: deleted in Zoho since the webhook.
+                                None => deletions.push((i, gone_now(&items[i].message))),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let f = Failure::from(e);
+                        for &i in &upserts {
+                            results[i] = Some(Err(f.clone()));
+                        }
+                    }
+                }
+            }
+            _ => {
+                for &i in &upserts {
+                    let m = &items[i].message;
+                    if !needs_refetch(kind, &m.payload) {
+                        records.push((i, m.payload.clone()));
+                        continue;
+                    }
+                    match self
+                        .zoho
+                        .get_record(org, kind, &m.zoho_id, Priority::Webhook)
+                        .await
+                    {
+                        Ok(record) => records.push((i, record)),
+                        Err(e) if e.is_not_found() => deletions.push((i, gone_now(m))),
+                        Err(e) => results[i] = Some(Err(Failure::from(e))),
+                    }
+                }
+            }
+        }
+
+        // Write, each record versioned by its arrival where Zoho gives no time.
+        if !records.is_empty() {
+            let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = records
+                .into_iter()
+                .map(|(i, r)| (i, (r, items[i].message.received_at)))
+                .unzip();
+            match self
+                .writer
+                .write(org, kind, values, Freshness::Received)
+                .await
+            {
+                Ok(written) => {
+                    for (i, r) in slots.iter().zip(written.records) {
+                        results[*i] = Some(r.map_err(Failure::Permanent));
+                    }
+                }
+                Err(f) => {
+                    for i in slots {
+                        results[i] = Some(Err(f.clone()));
+                    }
+                }
+            }
+        }
+        if !deletions.is_empty() {
+            let tombstones: Vec<Tombstone> = deletions.iter().map(|(_, t)| t.clone()).collect();
+            match self.writer.tombstone(kind, &tombstones).await {
+                Ok(report) => {
+                    for ((i, _), outcome) in deletions.iter().zip(report.rows) {
+                        results[*i] = Some(Ok(outcome.outcome));
+                    }
+                }
+                Err(f) => {
+                    for (i, _) in &deletions {
+                        results[*i] = Some(Err(f.clone()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Failure::Retry("not applied".into()))))
+            .collect()
+    }
+}
+
+/// The tombstone of a Deleted webhook: deleted when Zoho said so.
+fn tombstone(m: &InboxMessage) -> Tombstone {
+    Tombstone {
+        org_id: m.org_id.clone(),
+        zoho_id: m.zoho_id.clone(),
+        deleted_at: m.received_at,
+    }
+}
+
+/// The tombstone of a record a re-fetch found gone: deleted as of now, not as of the webhook (a
+/// retried message may be older than a version a sync stored meanwhile).
+fn gone_now(m: &InboxMessage) -> Tombstone {
+    Tombstone {
+        deleted_at: Utc::now(),
+        ..tombstone(m)
+    }
+}

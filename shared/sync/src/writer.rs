@@ -1,0 +1,348 @@
+//! The one write path: every change TDS makes to entity rows goes through [`EntityWriter`], whoever
+//! found it (a webhook, a sync page, a heal, the stock poller, an image download).
+//!
+//! For a batch of Zoho records of one kind it parses each record, versions it, writes the rows with
+//! the version-gated upsert, writes the child rows the record carries (an item's stock per location,
+//! a price book's rates, tombstoning the rates a complete book no longer lists) and publishes the
+//! events of what changed: `tds.entity.synced` for every changed row, and for a changed stock row
+//! `tds.stock.changed` too, so a subscriber sees the same events whichever path wrote the row.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tds_core::ports::{DomainEvent, EventBus};
+use tds_core::{parse_entity, AnyEntity, Entity, EntityKind, ItemStock, VersionedRow};
+use tds_store::upsert::Tombstone;
+use tds_store::{BatchReport, Outcome, Store};
+
+use crate::Failure;
+
+/// How incoming records are versioned against stored rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// A payload that arrived (a webhook): the version-gated upsert; at an equal version the stored
+    /// row stays.
+    Received,
+    /// A record TDS has just read from Zoho: at an equal version a read at least as complete wins,
+    /// and an old tombstone gives way (see `Store::upsert_fresh`).
+    JustRead,
+}
+
+/// What a write did.
+#[derive(Debug, Default, Clone)]
+pub struct Written {
+    /// One entry per record given, in order: its row's outcome, or why it did not parse.
+    pub records: Vec<Result<Outcome, String>>,
+    /// The stock rows written (items only), with their outcomes.
+    pub stock: Vec<(ItemStock, Outcome)>,
+}
+
+impl Written {
+    /// Records whose row changed.
+    pub fn changed(&self) -> i64 {
+        self.records
+            .iter()
+            .filter(|r| r.as_ref().is_ok_and(Outcome::is_change))
+            .count() as i64
+    }
+    /// Records whose row did not change (already stored, or an older version).
+    pub fn unchanged(&self) -> i64 {
+        self.records
+            .iter()
+            .filter(|r| r.as_ref().is_ok_and(|o| !o.is_change()))
+            .count() as i64
+    }
+    /// Records that did not parse.
+    pub fn failed(&self) -> i64 {
+        self.records.iter().filter(|r| r.is_err()).count() as i64
+    }
+}
+
+/// Writes parsed Zoho records, their child rows and tombstones, and publishes what changed.
+#[derive(Clone)]
+pub struct EntityWriter {
+    store: Store,
+    events: Arc<dyn EventBus>,
+}
+
+impl EntityWriter {
+    /// A writer to `store` publishing to `events`.
+    pub fn new(store: Store, events: Arc<dyn EventBus>) -> EntityWriter {
+        EntityWriter { store, events }
+    }
+
+    /// The store written to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The bus events go to.
+    pub fn events(&self) -> &Arc<dyn EventBus> {
+        &self.events
+    }
+
+    /// [`EntityWriter::write`] for records just read from Zoho, observed now.
+    pub async fn write_read(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        records: Vec<Value>,
+    ) -> Result<Written, Failure> {
+        let now = Utc::now();
+        let records = records.into_iter().map(|r| (r, now)).collect();
+        self.write(org, kind, records, Freshness::JustRead).await
+    }
+
+    /// Parses and writes complete records of one kind, each with the time TDS observed it (its version
+    /// where Zoho gives none), with their child rows (an item's stock rows; a price book's rates,
+    /// tombstoning rates a book that lists its rates no longer lists), then publishes the events of
+    /// what changed. A record that does not parse is reported in its slot and logged; the others are
+    /// written. A store failure fails the whole write (nothing is acknowledged half-written: a retry
+    /// finds the written rows unchanged and writes the rest).
+    pub async fn write(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        records: Vec<(Value, DateTime<Utc>)>,
+        freshness: Freshness,
+    ) -> Result<Written, Failure> {
+        let mut written = Written {
+            records: Vec::with_capacity(records.len()),
+            stock: Vec::new(),
+        };
+        let mut slots = Vec::with_capacity(records.len());
+        let mut rows = Vec::with_capacity(records.len());
+        let mut stock = Vec::new();
+        let mut rates = Vec::new();
+        let mut books_with_rates = Vec::new();
+        for (slot, (record, observed)) in records.into_iter().enumerate() {
+            written.records.push(Err(String::new()));
+            match parse_entity(kind, record) {
+                Ok(AnyEntity::Item(item)) => {
+                    stock.extend(
+                        item.stock_rows()
+                            .into_iter()
+                            .map(|s| VersionedRow::new(org, s, observed)),
+                    );
+                    rows.push(VersionedRow::new(
+                        org,
+                        AnyRow(AnyEntity::Item(item)),
+                        observed,
+                    ));
+                }
+                Ok(AnyEntity::PriceBook(book)) => {
+                    if book.rates.is_some() {
+                        books_with_rates.push(book.pricebook_id.clone());
+                    }
+                    rates.extend(
+                        book.rates
+                            .iter()
+                            .flatten()
+                            .map(|r| VersionedRow::new(org, r.clone(), observed)),
+                    );
+                    rows.push(VersionedRow::new(
+                        org,
+                        AnyRow(AnyEntity::PriceBook(book)),
+                        observed,
+                    ));
+                }
+                Ok(entity) => rows.push(VersionedRow::new(org, AnyRow(entity), observed)),
+                Err(e) => {
+                    tracing::warn!(org, %kind, error = %e, "record skipped: it does not parse");
+                    written.records[slot] = Err(e.to_string());
+                    continue;
+                }
+            }
+            slots.push(slot);
+        }
+        let mut events = Vec::new();
+        if !rows.is_empty() {
+            let report = match freshness {
+                Freshness::Received => self.store.upsert(&rows).await?,
+                Freshness::JustRead => self.store.upsert_fresh(&rows).await?,
+            };
+            entity_events(&report, &mut events);
+            for (slot, row) in slots.iter().zip(report.rows) {
+                written.records[*slot] = Ok(row.outcome);
+            }
+        }
+        if !stock.is_empty() {
+            written.stock = self.stock_rows(&stock, &mut events).await?;
+        }
+        if !books_with_rates.is_empty() {
+            let listed: HashSet<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
+            if !rates.is_empty() {
+                let report = self.store.upsert(&rates).await?;
+                entity_events(&report, &mut events);
+            }
+            // A book's complete record lists all its rates: rates no longer listed are gone.
+            let gone: Vec<String> = self
+                .store
+                .rate_ids_of_books(org, &books_with_rates)
+                .await?
+                .into_iter()
+                .filter(|id| !listed.contains(id))
+                .collect();
+            let report = self
+                .store
+                .tombstone(
+                    EntityKind::PriceBookRate,
+                    &tombstones(org, gone, Utc::now()),
+                )
+                .await;
+            entity_events(&report?, &mut events);
+        }
+        self.publish(events).await;
+        Ok(written)
+    }
+
+    /// Writes stock rows (item × location) and publishes their events; returns each row's outcome.
+    pub async fn write_stock(
+        &self,
+        rows: &[VersionedRow<ItemStock>],
+    ) -> Result<Vec<(ItemStock, Outcome)>, Failure> {
+        let mut events = Vec::new();
+        let out = self.stock_rows(rows, &mut events).await?;
+        self.publish(events).await;
+        Ok(out)
+    }
+
+    async fn stock_rows(
+        &self,
+        rows: &[VersionedRow<ItemStock>],
+        events: &mut Vec<DomainEvent>,
+    ) -> Result<Vec<(ItemStock, Outcome)>, Failure> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let report = self.store.upsert(rows).await?;
+        entity_events(&report, events);
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, outcome) in rows.iter().zip(report.rows) {
+            if outcome.outcome.is_change() {
+                events.push(stock_changed(&row.org_id, &row.entity));
+            }
+            out.push((row.entity.clone(), outcome.outcome));
+        }
+        Ok(out)
+    }
+
+    /// Writes rows TDS built itself (image metadata) and publishes what changed.
+    pub async fn write_rows<E: Entity>(
+        &self,
+        rows: &[VersionedRow<E>],
+    ) -> Result<BatchReport, Failure> {
+        let report = self.store.upsert(rows).await?;
+        let mut events = Vec::new();
+        entity_events(&report, &mut events);
+        self.publish(events).await;
+        Ok(report)
+    }
+
+    /// Records deletions and publishes what changed.
+    pub async fn tombstone(
+        &self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+    ) -> Result<BatchReport, Failure> {
+        if deletions.is_empty() {
+            return Ok(BatchReport {
+                kind,
+                rows: Vec::new(),
+            });
+        }
+        let report = self.store.tombstone(kind, deletions).await?;
+        let mut events = Vec::new();
+        entity_events(&report, &mut events);
+        self.publish(events).await;
+        Ok(report)
+    }
+
+    /// Tombstones rows Zoho no longer has, as of `at`; returns how many changed.
+    pub async fn tombstone_ids(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        ids: Vec<String>,
+        at: DateTime<Utc>,
+    ) -> Result<i64, Failure> {
+        let report = self.tombstone(kind, &tombstones(org, ids, at)).await?;
+        Ok(report.changed() as i64)
+    }
+
+    /// Publishes `events` (nothing when empty); a failure is logged, never fatal: the rows are written.
+    pub async fn publish(&self, events: Vec<DomainEvent>) {
+        crate::publish(&*self.events, events).await
+    }
+}
+
+fn tombstones(org: &str, ids: Vec<String>, at: DateTime<Utc>) -> Vec<Tombstone> {
+    ids.into_iter()
+        .map(|zoho_id| Tombstone {
+            org_id: org.to_string(),
+            zoho_id,
+            deleted_at: at,
+        })
+        .collect()
+}
+
+/// `tds.entity.synced` for every row of `report` that changed.
+fn entity_events(report: &BatchReport, events: &mut Vec<DomainEvent>) {
+    for row in report.rows.iter().filter(|r| r.outcome.is_change()) {
+        events.push(crate::event(
+            "tds.entity.synced",
+            json!({
+                "org_id": row.org_id,
+                "kind": report.kind,
+                "zoho_id": row.zoho_id,
+                "outcome": row.outcome.label(),
+            }),
+        ));
+    }
+}
+
+/// `tds.stock.changed` for a stock row that changed.
+pub(crate) fn stock_changed(org: &str, s: &ItemStock) -> DomainEvent {
+    crate::event(
+        "tds.stock.changed",
+        json!({"org_id": org, "item_id": s.item_id, "location_id": s.stock.location_id,
+               "location_name": s.stock.location_name, "stock_on_hand": s.stock.stock_on_hand,
+               "available_stock": s.stock.available_stock}),
+    )
+}
+
+/// Any parsed entity as a store row (so one batch can hold the kind the group has).
+#[derive(Debug, Clone)]
+struct AnyRow(AnyEntity);
+
+impl AnyRow {
+    fn inner(&self) -> &dyn Entity {
+        match &self.0 {
+            AnyEntity::Item(i) => i.as_ref(),
+            AnyEntity::Location(l) => l,
+            AnyEntity::PriceBook(p) => p,
+            AnyEntity::Contact(c) => c,
+            AnyEntity::Document(d) => d,
+        }
+    }
+}
+
+impl Entity for AnyRow {
+    fn kind(&self) -> EntityKind {
+        self.inner().kind()
+    }
+    fn zoho_id(&self) -> String {
+        self.inner().zoho_id()
+    }
+    fn last_modified_time(&self) -> Option<DateTime<Utc>> {
+        self.inner().last_modified_time()
+    }
+    fn record(&self) -> &Value {
+        self.inner().record()
+    }
+    fn write_columns(&self, sink: &mut dyn tds_core::ColumnSink) {
+        self.inner().write_columns(sink)
+    }
+}
