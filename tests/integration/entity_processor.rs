@@ -11,6 +11,7 @@ use tds_core::webhook::{Action, InboxMessage};
 use tds_core::EntityKind;
 use tds_local::{LocalEventBus, LocalQueue};
 use tds_store::Store;
+use tds_sync::stock::{StockPoller, StockRequest};
 use tds_sync::{App, Disposition, Incoming, Processor, Settings};
 use tds_zoho_sim::{Collection, DemoSpec, RunningSimulator, Simulator};
 
@@ -19,6 +20,7 @@ const ORG: &str = "60001234567";
 struct Setup {
     sim: RunningSimulator,
     processor: Processor,
+    poller: StockPoller,
     events: Arc<LocalEventBus>,
     dlq: Arc<LocalQueue>,
     store: Store,
@@ -44,14 +46,13 @@ async fn setup(pool: PgPool) -> Setup {
     let store = Store::from_pool(pool);
     let events = LocalEventBus::new();
     let dlq = LocalQueue::new("dlq", Duration::from_secs(30));
-    let processor = App::new(store.clone(), zoho, events.clone(), Settings::default())
+    let app = App::new(store.clone(), zoho, events.clone(), Settings::default())
         .with_inbox(LocalQueue::new("inbox", Duration::from_secs(30)))
-        .with_dead_letters(dlq.clone())
-        .processor()
-        .unwrap();
+        .with_dead_letters(dlq.clone());
     Setup {
         sim,
-        processor,
+        processor: app.processor().unwrap(),
+        poller: app.poller(),
         events,
         dlq,
         store,
@@ -370,11 +371,13 @@ async fn published_events_match_their_schemas(pool: PgPool) {
             "tds.deadletter.added" => {
                 tds_tests::conforms("tds.deadletter.added.schema.json", &e.detail)
             }
+            // Stock rows written by a webhook announce themselves as the poller's do.
+            "tds.stock.changed" => tds_tests::conforms("tds.stock.changed.schema.json", &e.detail),
             other => panic!("{other} has no schema in events/schemas"),
         }
         seen.insert(e.detail_type.clone());
     }
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(events.iter().any(|e| e.detail["outcome"] == "tombstoned"));
 }
 
@@ -504,4 +507,163 @@ async fn a_payload_without_zohos_time_is_read_again_not_versioned_by_its_arrival
         tds_core::fields::parse_zoho_timestamp(payment["last_modified_time"].as_str().unwrap())
             .unwrap();
     assert_eq!(stored, zoho, "Zoho's version, from the re-fetch");
+}
+
+/// Live rates of a price book as stored: item id → rate.
+async fn stored_rates(pool: &PgPool, book: &str) -> std::collections::BTreeMap<String, String> {
+    let rows: Vec<(String, Option<rust_decimal::Decimal>)> = sqlx::query_as(
+        "SELECT item_id, pricebook_rate FROM price_book_rates WHERE pricebook_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(book)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(item, rate)| {
+            (
+                item,
+                rate.map(|r| r.normalize().to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Rates of a price book as Zoho has them: item id → rate.
+fn zoho_rates(book: &Value) -> std::collections::BTreeMap<String, String> {
+    book["pricebook_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let rate: rust_decimal::Decimal = r["pricebook_rate"]
+                .to_string()
+                .trim_matches('"')
+                .parse()
+                .unwrap();
+            (
+                r["item_id"].as_str().unwrap().to_string(),
+                rate.normalize().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_price_book_webhook_writes_its_rates_like_a_sync(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let book = first(&s.sim, Collection::PriceBooks, |b| {
+        b["pricebook_items"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 2)
+    });
+    let book_id = book["pricebook_id"].as_str().unwrap().to_string();
+
+    // A payload without `pricebook_items` (as a list shows the book): read again, rates written.
+    let mut listed = book.clone();
+    listed.as_object_mut().unwrap().remove("pricebook_items");
+    s.sim.sim.reset_stats();
+    let out = s
+        .processor
+        .process(vec![message(
+            EntityKind::PriceBook,
+            &listed,
+            Action::Edited,
+        )])
+        .await;
+    assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
+    assert_eq!(
+        s.sim.sim.stats().orgs[ORG].calls,
+        1,
+        "one detail GET of the book"
+    );
+    assert_eq!(stored_rates(&pool, &book_id).await, zoho_rates(&book));
+
+    // A payload that carries its rates is complete: written as it is, and a rate it no longer
+    // lists is tombstoned, as a sync does.
+    let mut fewer = book.clone();
+    fewer["name"] = json!("Wholesale (revised)");
+    let dropped = fewer["pricebook_items"].as_array_mut().unwrap().remove(0);
+    s.sim.sim.reset_stats();
+    // Another delivery (webhook-ingest's dedupe key holds the content).
+    let mut edited = message(EntityKind::PriceBook, &fewer, Action::Edited);
+    edited.body = edited.body.replace("-Edited-null", "-Edited-revised");
+    let out = s.processor.process(vec![edited]).await;
+    assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
+    let calls = s.sim.sim.stats().orgs.get(ORG).map_or(0, |o| o.calls);
+    assert_eq!(calls, 0, "nothing to read again");
+    let stored = stored_rates(&pool, &book_id).await;
+    assert_eq!(stored, zoho_rates(&fewer));
+    assert!(!stored.contains_key(dropped["item_id"].as_str().unwrap()));
+}
+
+/// The stock events of one item: (detail type, detail keys) of `tds.stock.changed` and of
+/// `tds.entity.synced` for `item_stock` rows, sorted.
+fn stock_event_shapes(
+    events: &[tds_core::ports::DomainEvent],
+    item: &str,
+) -> Vec<(String, Vec<String>)> {
+    let mut shapes: Vec<(String, Vec<String>)> = events
+        .iter()
+        .filter(|e| match e.detail_type.as_str() {
+            "tds.stock.changed" => e.detail["item_id"] == item,
+            "tds.entity.synced" => {
+                e.detail["kind"] == "item_stock"
+                    && e.detail["zoho_id"]
+                        .as_str()
+                        .is_some_and(|id| id.starts_with(&format!("{item}:")))
+            }
+            _ => false,
+        })
+        .map(|e| {
+            let schema = format!("{}.schema.json", e.detail_type);
+            tds_tests::conforms(&schema, &e.detail);
+            let mut keys: Vec<String> = e.detail.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            (e.detail_type.clone(), keys)
+        })
+        .collect();
+    shapes.sort();
+    shapes
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_stock_change_publishes_the_same_events_by_webhook_and_by_poll(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let goods: Vec<Value> = s.sim.sim.with_state(|st| {
+        st.orgs[ORG]
+            .collection(Collection::Items)
+            .filter(|i| i["product_type"] == "goods")
+            .take(2)
+            .cloned()
+            .collect()
+    });
+    let (by_webhook, by_poll) = (&goods[0], &goods[1]);
+    let webhook_id = by_webhook["item_id"].as_str().unwrap();
+    let poll_id = by_poll["item_id"].as_str().unwrap();
+
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Item, by_webhook, Action::Edited)])
+        .await;
+    assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
+    let request = StockRequest::parse(&json!({"mode": "items", "item_ids": [poll_id]})).unwrap();
+    let report = s.poller.poll(&request).await.unwrap();
+    assert!(report[0].rows_changed > 0, "{report:?}");
+
+    let events = s.events.events();
+    let from_webhook = stock_event_shapes(&events, webhook_id);
+    let from_poll = stock_event_shapes(&events, poll_id);
+    let locations = |item: &Value| item["locations"].as_array().unwrap().len();
+    assert_eq!(
+        from_webhook.len(),
+        2 * locations(by_webhook),
+        "{from_webhook:?}"
+    );
+    assert_eq!(from_poll.len(), 2 * locations(by_poll), "{from_poll:?}");
+    let kinds = |shapes: &[(String, Vec<String>)]| {
+        let mut k: Vec<(String, Vec<String>)> = shapes.to_vec();
+        k.dedup();
+        k
+    };
+    assert_eq!(kinds(&from_webhook), kinds(&from_poll));
 }
