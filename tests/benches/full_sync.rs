@@ -1,5 +1,6 @@
 //! Benchmark: a scheduled full sync (every entity kind, fanned out as jobs through an inbox queue twin,
-//! written to PostgreSQL) of the 10,000-item demo organisation, against the simulator with its
+//! written to PostgreSQL, item images downloaded into a blob directory as the deployed stack does with
+//! its image bucket) of the 10,000-item demo organisation, against the simulator with its
 //! per-minute limit on (the window may be scaled down so a run takes minutes, not a quarter hour).
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p tds-tests --bench full_sync`
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tds_core::ports::Queue;
-use tds_local::{LocalEventBus, LocalQueue};
+use tds_local::{DirBlobStore, LocalEventBus, LocalQueue};
 use tds_store::Store;
 use tds_sync::{App, Disposition, Incoming, Processor, Settings, StartSync, SyncJob, SyncMode};
 use tds_tests::{env_or, BenchDatabase};
@@ -67,6 +68,9 @@ async fn main() {
     let store = Store::from_pool(db.pool.clone());
     let inbox = LocalQueue::new("inbox", Duration::from_secs(600));
     let dlq = LocalQueue::new("dlq", Duration::from_secs(600));
+    // As deployed with an image bucket: item runs are followed by an image run.
+    let blob_dir = std::env::temp_dir().join(format!("tds-bench-full-sync-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&blob_dir);
     let processor = Arc::new(
         App::new(
             store.clone(),
@@ -76,6 +80,7 @@ async fn main() {
         )
         .with_inbox(inbox.clone())
         .with_dead_letters(dlq.clone())
+        .with_blobs(Arc::new(DirBlobStore::new(&blob_dir)))
         .processor()
         .unwrap(),
     );
@@ -141,5 +146,27 @@ async fn main() {
         tds_tests::bound_ratio(wall, bound),
         items as f64 / (wall.as_secs_f64() * 60_000.0 / window.as_millis() as f64 / 60.0)
     );
+    let images = std::fs::read_dir(&blob_dir)
+        .map(|_| walk_files(&blob_dir))
+        .unwrap_or(0);
+    println!("images stored={images} (one Zoho call each)");
+    let _ = std::fs::remove_dir_all(&blob_dir);
     db.drop_now().await;
+}
+
+/// Files under `dir`, recursively.
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                walk_files(&path)
+            } else {
+                1
+            }
+        })
+        .sum()
 }

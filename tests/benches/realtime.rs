@@ -1,13 +1,16 @@
 //! Benchmarks of the real-time path, in-process:
 //! * `ingest`: webhook-ingest's handler latency per request (p50 / p99 / max) with the local queue twin
 //!   and cached secrets, realistic signed item webhooks;
-//! * `processor`: entity-processor's throughput into PostgreSQL with batches of 100 complete invoice
-//!   messages (no re-fetch needed), receipts, version-gated writes and events included.
+//! * `processor`: entity-processor's throughput into PostgreSQL with complete invoice messages (no
+//!   re-fetch needed), receipts, version-gated writes and events included, at the template's SQS
+//!   batch size (10) and at 100; with statements and connection tests per batch, and the ratio to a
+//!   raw COPY of the same rows in batches of the same size, measured in the same run.
 //!
 //! Each prints the process's peak resident memory (VmHWM); run one phase per process to read it alone.
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p tds-tests --bench realtime -- ingest`
-//! (or `-- processor`). Options (env): `TDS_BENCH_REQUESTS` (20000), `TDS_BENCH_MESSAGES` (20000).
+//! (or `-- processor`). Options (env): `TDS_BENCH_REQUESTS` (20000), `TDS_BENCH_MESSAGES` (20000),
+//! `TDS_BENCH_BATCHES` (`10,100`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use serde_json::json;
 use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
 use tds_core::ports::{CachedSecrets, Queue};
 use tds_core::webhook::{Action, InboxMessage};
-use tds_core::EntityKind;
+use tds_core::{Document, EntityKind, VersionedRow};
 use tds_local::{LocalQueue, MemorySecrets};
 use tds_store::Store;
 use tds_sync::{App, Incoming, Settings};
@@ -120,9 +123,73 @@ async fn ingest_phase() {
     );
 }
 
+/// Counts the statements sqlx sends on their own round trip (its `sqlx::query` events: COMMIT
+/// included; BEGIN is queued by sqlx and sent with the transaction's first statement).
+#[derive(Default, Clone)]
+struct StatementCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Complete invoice messages (no re-fetch needed) with ids `prefix` + index.
+fn invoice_messages(prefix: &str, range: std::ops::Range<usize>) -> Vec<Incoming> {
+    range
+        .map(|i| {
+            let id = format!("{prefix}{i:07}");
+            let lmt = tds_tests::zoho_time(tds_tests::base_time() + chrono::Duration::seconds(i as i64));
+            let payload = json!({
+                "invoice_id": id, "invoice_number": format!("INV-{i:07}"), "status": "sent", "date": "2026-01-05",
+                "due_date": "2026-01-20", "customer_id": "4815000000026049", "customer_name": "Bowman and Co",
+                "currency_code": "INR", "total": 1234.5, "balance": 1234.5, "reference_number": "",
+                "line_items": [{"line_item_id": format!("{id}1"), "item_id": "4815000000044208", "name": "Bags-small", "quantity": 3.0, "rate": 6.0, "item_total": 18.0},
+                               {"line_item_id": format!("{id}2"), "item_id": "4815000000044444", "name": "Umbrella", "quantity": 1.0, "rate": 12.0, "item_total": 12.0}],
+                "created_time": lmt, "last_modified_time": lmt
+            });
+            let m = InboxMessage {
+                org_id: ORG.into(),
+                kind: EntityKind::Invoice,
+                zoho_id: id.clone(),
+                last_modified_time: tds_core::fields::parse_zoho_timestamp(&lmt),
+                action: Action::Created,
+                payload,
+                received_at: Utc::now(),
+                dedupe_key: format!("{prefix}{:057}", i),
+            };
+            Incoming { message_id: format!("m{prefix}{i}"), body: serde_json::to_string(&m).unwrap() }
+        })
+        .collect()
+}
+
+/// entity-processor at the template's batch sizes: messages/s, statements and connection
+/// acquisitions (each one round trip for the pool's connection test) per batch, and the ratio to a
+/// raw COPY of the same rows in batches of the same size, in the same run.
 async fn processor_phase() {
     let n = tds_tests::env_or::<usize>("TDS_BENCH_MESSAGES", 20_000);
+    let batches: Vec<usize> = std::env::var("TDS_BENCH_BATCHES")
+        .unwrap_or_else(|_| "10,100".into())
+        .split(',')
+        .map(|b| {
+            b.trim()
+                .parse()
+                .expect("TDS_BENCH_BATCHES: sizes like 10,100")
+        })
+        .collect();
+    let statements = StatementCounter::default();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(statements.clone());
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    }
     let db = BenchDatabase::create(4).await;
+    sqlx::query("CREATE TABLE invoices_copy (LIKE invoices INCLUDING ALL)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let c = tds_zoho_sim::ClientCredentials::default();
     // The client is never called: complete invoice payloads need no re-fetch.
     let zoho = ZohoClient::new(
@@ -154,50 +221,68 @@ async fn processor_phase() {
     .with_dead_letters(LocalQueue::new("dlq", Duration::from_secs(30)))
     .processor()
     .unwrap();
-    let make = |range: std::ops::Range<usize>| -> Vec<Incoming> {
-        range
-        .map(|i| {
-            let id = format!("4815000020{i:06}");
-            let lmt = tds_tests::zoho_time(tds_tests::base_time() + chrono::Duration::seconds(i as i64));
-            let payload = json!({
-                "invoice_id": id, "invoice_number": format!("INV-{i:06}"), "status": "sent", "date": "2026-01-05",
-                "due_date": "2026-01-20", "customer_id": "4815000000026049", "customer_name": "Bowman and Co",
-                "currency_code": "INR", "total": 1234.5, "balance": 1234.5, "reference_number": "",
-                "line_items": [{"line_item_id": format!("{id}1"), "item_id": "4815000000044208", "name": "Bags-small", "quantity": 3.0, "rate": 6.0, "item_total": 18.0},
-                               {"line_item_id": format!("{id}2"), "item_id": "4815000000044444", "name": "Umbrella", "quantity": 1.0, "rate": 12.0, "item_total": 12.0}],
-                "created_time": lmt, "last_modified_time": lmt
-            });
-            let m = InboxMessage {
-                org_id: ORG.into(),
-                kind: EntityKind::Invoice,
-                zoho_id: id.clone(),
-                last_modified_time: tds_core::fields::parse_zoho_timestamp(&lmt),
-                action: Action::Created,
-                payload,
-                received_at: Utc::now(),
-                dedupe_key: format!("{:064}", i),
-            };
-            Incoming { message_id: format!("m{i}"), body: serde_json::to_string(&m).unwrap() }
-        })
-        .collect()
-    };
-    // Batches are built as they are needed (as SQS hands them over) and only processing is timed.
-    let mut elapsed = Duration::ZERO;
-    for start in (0..n).step_by(100) {
-        let batch = make(start..(start + 100).min(n));
-        let t = Instant::now();
-        let out = processor.process(batch).await;
-        elapsed += t.elapsed();
-        assert!(out.iter().all(|(_, d)| *d == tds_sync::Disposition::Done));
+    let count = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
+    for (phase, &size) in batches.iter().enumerate() {
+        let prefix = format!("48150{phase:02}");
+        // Batches are built as they are needed (as SQS hands them over) and only processing is timed.
+        let (mut elapsed, mut rounds) = (Duration::ZERO, 0usize);
+        let (s0, a0) = (count(&statements.0), count(&tds_tests::ACQUIRES));
+        for start in (0..n).step_by(size) {
+            let batch = invoice_messages(&prefix, start..(start + size).min(n));
+            let t = Instant::now();
+            let out = processor.process(batch).await;
+            elapsed += t.elapsed();
+            rounds += 1;
+            assert!(out.iter().all(|(_, d)| *d == tds_sync::Disposition::Done));
+        }
+        let per_batch = |now: usize, before: usize| (now - before) as f64 / rounds as f64;
+        let (stmts, acquires) = (
+            per_batch(count(&statements.0), s0),
+            per_batch(count(&tds_tests::ACQUIRES), a0),
+        );
+
+        // The same rows as the processor writes them, COPYed in batches of the same size.
+        let mut copy = Duration::ZERO;
+        let mut conn = db.pool.acquire().await.unwrap();
+        for start in (0..n).step_by(size) {
+            let rows: Vec<VersionedRow<Document>> =
+                invoice_messages(&prefix, start..(start + size).min(n))
+                    .into_iter()
+                    .map(|m| {
+                        let m: InboxMessage = serde_json::from_str(&m.body).unwrap();
+                        let doc = Document::parse(EntityKind::Invoice, m.payload).unwrap();
+                        VersionedRow::new(ORG, doc, m.received_at)
+                    })
+                    .collect();
+            let t = Instant::now();
+            let (payload, names) = tds_tests::copy_payload(&rows);
+            let sql = format!(
+                "COPY invoices_copy (org_id, zoho_id, last_modified_time, content_hash, completeness, record, {}) FROM STDIN",
+                names.join(", ")
+            );
+            let mut sink = conn.copy_in_raw(&sql).await.unwrap();
+            sink.send(payload.into_bytes()).await.unwrap();
+            sink.finish().await.unwrap();
+            copy += t.elapsed();
+        }
+        drop(conn);
+        let rate = n as f64 / elapsed.as_secs_f64();
+        let copy_rate = n as f64 / copy.as_secs_f64();
+        println!(
+            "processor messages={n} batch={size} elapsed={elapsed:.2?} throughput={rate:.0} messages/s \
+             round_trips/batch={:.1} (statements {stmts:.1} + connection tests {acquires:.1}) \
+             raw_copy={copy_rate:.0} rows/s ratio={:.2}",
+            stmts + acquires,
+            rate / copy_rate
+        );
     }
     let written: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(written as usize, n);
+    assert_eq!(written as usize, n * batches.len());
     println!(
-        "processor messages={n} batch=100 elapsed={elapsed:.2?} throughput={:.0} entities/s events={} peak_rss={:.1} MB",
-        n as f64 / elapsed.as_secs_f64(),
+        "events={} peak_rss={:.1} MB",
         events.count.load(std::sync::atomic::Ordering::Relaxed),
         tds_tests::peak_rss_mb()
     );

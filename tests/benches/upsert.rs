@@ -8,99 +8,12 @@
 //! It creates and drops its own database. Figures are recorded in docs/BENCHMARKS.md.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
-use tds_core::{ColumnSink, Entity, Item, VersionedRow};
+use chrono::Utc;
+use tds_core::{Item, VersionedRow};
 use tds_store::Store;
-use tds_tests::{base_time, sample_item, BenchDatabase, Rng};
-
-/// Appends one row's typed columns to a COPY text line.
-struct CopyLine<'a> {
-    line: &'a mut String,
-    names: Option<&'a mut Vec<&'static str>>,
-}
-
-impl CopyLine<'_> {
-    fn field(&mut self, name: &'static str, value: Option<String>) {
-        if let Some(names) = self.names.as_mut() {
-            names.push(name);
-        }
-        self.line.push('\t');
-        match value {
-            None => self.line.push_str("\\N"),
-            Some(v) => escape_into(self.line, &v),
-        }
-    }
-}
-
-impl ColumnSink for CopyLine<'_> {
-    fn text(&mut self, name: &'static str, value: Option<&str>) {
-        self.field(name, value.map(str::to_string));
-    }
-    fn decimal(&mut self, name: &'static str, value: Option<Decimal>) {
-        self.field(name, value.map(|d| d.to_string()));
-    }
-    fn integer(&mut self, name: &'static str, value: Option<i64>) {
-        self.field(name, value.map(|d| d.to_string()));
-    }
-    fn boolean(&mut self, name: &'static str, value: Option<bool>) {
-        self.field(name, value.map(|d| d.to_string()));
-    }
-    fn timestamp(&mut self, name: &'static str, value: Option<DateTime<Utc>>) {
-        self.field(name, value.map(|d| d.to_rfc3339()));
-    }
-    fn date(&mut self, name: &'static str, value: Option<NaiveDate>) {
-        self.field(name, value.map(|d| d.to_string()));
-    }
-}
-
-fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// The COPY payload for `rows` (text format) and its column list.
-fn copy_payload(rows: &[VersionedRow<Item>]) -> (String, Vec<&'static str>) {
-    let mut out = String::with_capacity(rows.len() * 3000);
-    let mut names = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        escape_into(&mut out, &row.org_id);
-        out.push('\t');
-        escape_into(&mut out, &row.zoho_id);
-        let _ = write!(
-            out,
-            "\t{}\t\\\\x{}\t{}\t",
-            row.version.to_rfc3339(),
-            hex(&row.content_hash),
-            row.completeness
-        );
-        escape_into(&mut out, &row.entity.record().to_string());
-        let mut sink = CopyLine {
-            line: &mut out,
-            names: (i == 0).then_some(&mut names),
-        };
-        row.entity.write_columns(&mut sink);
-        out.push('\n');
-    }
-    (out, names)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
+use tds_tests::{base_time, copy_payload, sample_item, BenchDatabase, Rng};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -10,6 +10,11 @@ use tds_core::{Item, VersionedRow};
 
 pub use tds_zoho_sim::Rng;
 
+/// Connections handed out by benchmark pools (each is tested with a round trip first, as the
+/// store's production pool does).
+pub static ACQUIRES: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// A fixed base time for sample data.
 pub fn base_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
@@ -167,9 +172,18 @@ impl BenchDatabase {
             .map(|q| &base_url[path_start + q..])
             .unwrap_or("");
         let url = format!("{}/{name}{query}", &base_url[..path_start]);
+        let acquires = ACQUIRES.clone();
         let pool = PgPoolOptions::new()
             .max_connections(connections)
-            .connect(&url)
+            .before_acquire(move |_, _| {
+                acquires.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Box::pin(async { Ok(true) })
+            })
+            .connect_with(
+                url.parse::<sqlx::postgres::PgConnectOptions>()
+                    .expect("a PostgreSQL URL")
+                    .options([("plan_cache_mode", tds_store::PLAN_CACHE_MODE)]),
+            )
             .await
             .expect("connect to the benchmark database");
         tds_store::Store::from_pool(pool.clone())
@@ -385,4 +399,92 @@ pub fn bound_ratio(wall: std::time::Duration, bound: std::time::Duration) -> Str
     } else {
         format!("{:.3}", wall.as_secs_f64() / bound.as_secs_f64())
     }
+}
+
+/// Appends one row's typed columns to a COPY text line.
+struct CopyLine<'a> {
+    line: &'a mut String,
+    names: Option<&'a mut Vec<&'static str>>,
+}
+
+impl CopyLine<'_> {
+    fn field(&mut self, name: &'static str, value: Option<String>) {
+        if let Some(names) = self.names.as_mut() {
+            names.push(name);
+        }
+        self.line.push('\t');
+        match value {
+            None => self.line.push_str("\\N"),
+            Some(v) => escape_into(self.line, &v),
+        }
+    }
+}
+
+impl tds_core::ColumnSink for CopyLine<'_> {
+    fn text(&mut self, name: &'static str, value: Option<&str>) {
+        self.field(name, value.map(str::to_string));
+    }
+    fn decimal(&mut self, name: &'static str, value: Option<rust_decimal::Decimal>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+    fn integer(&mut self, name: &'static str, value: Option<i64>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+    fn boolean(&mut self, name: &'static str, value: Option<bool>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+    fn timestamp(&mut self, name: &'static str, value: Option<DateTime<Utc>>) {
+        self.field(name, value.map(|d| d.to_rfc3339()));
+    }
+    fn date(&mut self, name: &'static str, value: Option<chrono::NaiveDate>) {
+        self.field(name, value.map(|d| d.to_string()));
+    }
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The COPY payload for `rows` (text format, the store's common columns then the kind's typed
+/// columns) and its column list: the baseline the benchmarks compare TDS's writes with.
+pub fn copy_payload<E: tds_core::Entity>(rows: &[VersionedRow<E>]) -> (String, Vec<&'static str>) {
+    let mut out = String::with_capacity(rows.len() * 3000);
+    let mut names = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        escape_into(&mut out, &row.org_id);
+        out.push('\t');
+        escape_into(&mut out, &row.zoho_id);
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                "\t{}\t\\\\x{}\t{}\t",
+                row.version.to_rfc3339(),
+                hex(&row.content_hash),
+                row.completeness
+            ),
+        );
+        escape_into(&mut out, &row.entity.record().to_string());
+        let mut sink = CopyLine {
+            line: &mut out,
+            names: (i == 0).then_some(&mut names),
+        };
+        row.entity.write_columns(&mut sink);
+        out.push('\n');
+    }
+    (out, names)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{b:02x}"));
+        s
+    })
 }

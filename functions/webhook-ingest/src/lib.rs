@@ -2,10 +2,32 @@
 //! It reads the route (`POST /webhooks/zoho/{org}` or `/webhooks/zoho/{org}/{action}`), the query,
 //! headers and raw body from the HTTP API event, and turns the core's answer into a JSON response.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::Utc;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tds_core::ingest::WebhookIngest;
+use tds_aws::bootstrap::{self, BootError};
+use tds_aws::{SecretsManagerStore, SqsQueue};
+use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
+use tds_core::ports::CachedSecrets;
 use tds_core::webhook::{parse_urlencoded, WebhookRequest};
+
+/// The ingest core of this function's configuration, read once at cold start: the inbox queue
+/// (`TDS_INBOX_QUEUE_URL`) and the webhook secrets of the Zoho secret (`TDS_ZOHO_SECRET_ARN`), cached
+/// for five minutes.
+pub async fn from_env() -> Result<WebhookIngest, BootError> {
+    bootstrap::init_tracing();
+    let names = ["TDS_INBOX_QUEUE_URL", "TDS_ZOHO_SECRET_ARN"];
+    let [queue_url, secret]: [String; 2] = bootstrap::require_all(&names)?
+        .try_into()
+        .map_err(|_| "two variables expected")?;
+    let config = tds_aws::load_config().await;
+    let secrets = CachedSecrets::new(SecretsManagerStore::new(&config), Duration::from_secs(300));
+    let auth = SecretWebhookAuth::new(Arc::new(secrets), secret);
+    let queue = SqsQueue::new(&config, queue_url);
+    Ok(WebhookIngest::new(Arc::new(queue), Arc::new(auth)))
+}
 
 /// Handles one API Gateway request.
 pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {

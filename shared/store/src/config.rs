@@ -111,9 +111,13 @@ impl StoreConfig {
             })
         })?;
         let timeout_ms = self.statement_timeout.as_millis().to_string();
-        Ok(options
-            .application_name("tds")
-            .options([("statement_timeout", timeout_ms.as_str())]))
+        Ok(options.application_name("tds").options([
+            ("statement_timeout", timeout_ms.as_str()),
+            // TDS's batch statements join UNNEST'ed arrays to tables that grow from empty: a generic
+            // plan cached while a table was small keeps scanning it whole once it is large. Custom
+            // plans cost a little planning per statement and follow the table as it grows.
+            ("plan_cache_mode", PLAN_CACHE_MODE),
+        ]))
     }
 
     /// The URL with any password replaced by `***`, for messages.
@@ -121,6 +125,9 @@ impl StoreConfig {
         redact_url(&self.database_url)
     }
 }
+
+/// The `plan_cache_mode` of TDS's connections (see [`StoreConfig`]'s connect options).
+pub const PLAN_CACHE_MODE: &str = "force_custom_plan";
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

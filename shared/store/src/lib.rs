@@ -17,13 +17,14 @@ pub mod read;
 pub mod receipts;
 pub mod reports;
 pub mod runs;
+pub mod tx;
 pub mod upsert;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-pub use config::{ConfigError, StoreConfig};
+pub use config::{ConfigError, StoreConfig, PLAN_CACHE_MODE};
 pub use error::StoreError;
 pub use jobs::{JobState, NewJob};
 pub use ops::{ensure_database, TokenExpiry};
@@ -31,6 +32,7 @@ pub use read::{EntityCounts, ImageWork, RowVersion, StoredRow};
 pub use receipts::NewReceipt;
 pub use reports::{AlertRow, AlertSeverity, HistoryRow, NewComparison};
 pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
+pub use tx::WriteTx;
 pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 
 /// A tombstone older than this gives way to a fresh read from Zoho that still has the record

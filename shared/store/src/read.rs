@@ -312,16 +312,26 @@ impl Store {
         org_id: &str,
         pricebook_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT zoho_id FROM price_book_rates
-             WHERE org_id = $1 AND pricebook_id = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id",
-        )
-        .bind(org_id)
-        .bind(pricebook_ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("read price-book rates"))
+        let mut conn = self.acquire().await?;
+        rate_ids_of_books(&mut conn, org_id, pricebook_ids).await
     }
+}
+
+/// [`Store::rate_ids_of_books`] on `conn`.
+pub(crate) async fn rate_ids_of_books(
+    conn: &mut sqlx::PgConnection,
+    org_id: &str,
+    pricebook_ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT zoho_id FROM price_book_rates
+         WHERE org_id = $1 AND pricebook_id = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id",
+    )
+    .bind(org_id)
+    .bind(pricebook_ids)
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::db("read price-book rates"))
 }
 
 impl Store {

@@ -73,17 +73,26 @@ impl Store {
         if done.is_empty() {
             return Ok(());
         }
-        let (keys, outcomes): (Vec<&str>, Vec<&str>) =
-            done.iter().map(|(k, o)| (k.as_str(), o.label())).unzip();
-        sqlx::query(
-            "UPDATE tds_webhook_receipts r SET processed_at = clock_timestamp(), outcome = u.outcome
-             FROM UNNEST($1::text[], $2::text[]) AS u(dedupe_key, outcome) WHERE r.dedupe_key = u.dedupe_key",
-        )
-        .bind(keys)
-        .bind(outcomes)
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(StoreError::db("mark webhook receipts"))
+        let mut conn = self.acquire().await?;
+        mark_applied(&mut conn, done).await
     }
+}
+
+/// [`Store::mark_receipts_applied`] on `conn`.
+pub(crate) async fn mark_applied(
+    conn: &mut sqlx::PgConnection,
+    done: &[(String, Outcome)],
+) -> Result<(), StoreError> {
+    let (keys, outcomes): (Vec<&str>, Vec<&str>) =
+        done.iter().map(|(k, o)| (k.as_str(), o.label())).unzip();
+    sqlx::query(
+        "UPDATE tds_webhook_receipts r SET processed_at = clock_timestamp(), outcome = u.outcome
+         FROM UNNEST($1::text[], $2::text[]) AS u(dedupe_key, outcome) WHERE r.dedupe_key = u.dedupe_key",
+    )
+    .bind(keys)
+    .bind(outcomes)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(StoreError::db("mark webhook receipts"))
 }

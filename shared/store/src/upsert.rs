@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 use tds_core::{Entity, EntityKind, VersionedRow};
 
 use crate::columns::ColumnBuffers;
@@ -136,7 +136,8 @@ impl Store {
         &self,
         rows: &[VersionedRow<E>],
     ) -> Result<BatchReport, StoreError> {
-        self.upsert_gated(rows, false).await
+        let mut conn = self.acquire().await?;
+        upsert_gated(&mut conn, rows, false).await
     }
 
     /// [`Store::upsert`] for rows just read from Zoho: at an equal version, a fresh row at least as
@@ -146,159 +147,8 @@ impl Store {
         &self,
         rows: &[VersionedRow<E>],
     ) -> Result<BatchReport, StoreError> {
-        self.upsert_gated(rows, true).await
-    }
-
-    async fn upsert_gated<E: Entity>(
-        &self,
-        rows: &[VersionedRow<E>],
-        fresh: bool,
-    ) -> Result<BatchReport, StoreError> {
-        let Some(first) = rows.first() else {
-            return Err(StoreError::Layout {
-                table: "(none)",
-                problem: "an empty batch has no entity kind; skip the call instead".into(),
-            });
-        };
-        let kind = first.entity.kind();
-        let table = kind.table();
-        if let Some(other) = rows.iter().find(|r| r.entity.kind() != kind) {
-            return Err(StoreError::Layout {
-                table,
-                problem: format!(
-                    "a batch holds one entity kind; got {kind} and {}",
-                    other.entity.kind()
-                ),
-            });
-        }
-
-        // Keep the greatest version of each row: ON CONFLICT cannot touch a row twice in one statement.
-        let mut best: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            best.entry((row.org_id.as_str(), row.zoho_id.as_str()))
-                .and_modify(|j| {
-                    if row.version_cmp(&rows[*j]).is_gt() {
-                        *j = i;
-                    }
-                })
-                .or_insert(i);
-        }
-        let mut chosen: Vec<usize> = best.values().copied().collect();
-        chosen.sort_unstable();
-
-        let mut org_ids = Vec::with_capacity(chosen.len());
-        let mut zoho_ids = Vec::with_capacity(chosen.len());
-        let mut versions = Vec::with_capacity(chosen.len());
-        let mut hashes = Vec::with_capacity(chosen.len());
-        let mut completeness = Vec::with_capacity(chosen.len());
-        let mut records = Vec::with_capacity(chosen.len());
-        let mut typed = ColumnBuffers::default();
-        for &i in &chosen {
-            let row = &rows[i];
-            org_ids.push(row.org_id.as_str());
-            zoho_ids.push(row.zoho_id.as_str());
-            versions.push(row.version);
-            hashes.push(row.content_hash.to_vec());
-            completeness.push(row.completeness);
-            records.push(Json(row.entity.record()));
-            typed.begin_row();
-            row.entity.write_columns(&mut typed);
-            typed.end_row();
-        }
-        if let Some(problem) = typed.error() {
-            return Err(StoreError::Layout {
-                table,
-                problem: problem.to_string(),
-            });
-        }
-
-        let sql = upsert_sql(
-            table,
-            fresh,
-            typed
-                .columns
-                .iter()
-                .map(|(name, data)| (*name, data.array_type())),
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(org_ids)
-            .bind(zoho_ids)
-            .bind(versions)
-            .bind(hashes)
-            .bind(completeness)
-            .bind(records);
-        for (_, data) in typed.columns {
-            query = data.bind(query);
-        }
-        let result = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("batch upsert"))?;
-
-        let mut by_key: HashMap<(String, String), Outcome> = HashMap::with_capacity(result.len());
-        for r in result {
-            let org_id: String = r
-                .try_get("org_id")
-                .map_err(StoreError::db("batch upsert"))?;
-            let zoho_id: String = r
-                .try_get("zoho_id")
-                .map_err(StoreError::db("batch upsert"))?;
-            let inserted: Option<bool> = r
-                .try_get("inserted")
-                .map_err(StoreError::db("batch upsert"))?;
-            let prior_version: Option<DateTime<Utc>> = r
-                .try_get("prior_version")
-                .map_err(StoreError::db("batch upsert"))?;
-            let prior_deleted: Option<DateTime<Utc>> = r
-                .try_get("prior_deleted_at")
-                .map_err(StoreError::db("batch upsert"))?;
-            let same_content: Option<bool> = r
-                .try_get("same_content")
-                .map_err(StoreError::db("batch upsert"))?;
-            let outcome = match (inserted, prior_version) {
-                (Some(true), _) => Outcome::Inserted,
-                (Some(false), _) if prior_deleted.is_some() => Outcome::Restored,
-                (Some(false), _) => Outcome::Updated,
-                (None, Some(current_version)) => {
-                    if prior_deleted.is_none() && same_content == Some(true) {
-                        Outcome::Unchanged
-                    } else {
-                        Outcome::Stale {
-                            current_version,
-                            deleted_at: prior_deleted,
-                        }
-                    }
-                }
-                // Not written and no prior row: a concurrent writer inserted it first and won the gate.
-                (None, None) => Outcome::Stale {
-                    current_version: DateTime::<Utc>::MIN_UTC,
-                    deleted_at: None,
-                },
-            };
-            by_key.insert((org_id, zoho_id), outcome);
-        }
-
-        let rows = rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let key = (row.org_id.as_str(), row.zoho_id.as_str());
-                let outcome = if best.get(&key) == Some(&i) {
-                    by_key
-                        .get(&(row.org_id.clone(), row.zoho_id.clone()))
-                        .cloned()
-                        .unwrap_or(Outcome::Superseded)
-                } else {
-                    Outcome::Superseded
-                };
-                RowOutcome {
-                    org_id: row.org_id.clone(),
-                    zoho_id: row.zoho_id.clone(),
-                    outcome,
-                }
-            })
-            .collect();
-        Ok(BatchReport { kind, rows })
+        let mut conn = self.acquire().await?;
+        upsert_gated(&mut conn, rows, true).await
     }
 
     /// Tombstones rows of `kind` in one statement (see the module docs for when a tombstone applies).
@@ -307,17 +157,181 @@ impl Store {
         kind: EntityKind,
         deletions: &[Tombstone],
     ) -> Result<BatchReport, StoreError> {
-        let table = kind.table();
-        let mut earliest: HashMap<(&str, &str), DateTime<Utc>> = HashMap::new();
-        for d in deletions {
-            earliest
-                .entry((d.org_id.as_str(), d.zoho_id.as_str()))
-                .and_modify(|t| *t = (*t).min(d.deleted_at))
-                .or_insert(d.deleted_at);
-        }
-        let (keys, times): (Vec<_>, Vec<_>) = earliest.iter().map(|(k, t)| (*k, *t)).unzip();
-        let (org_ids, zoho_ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
-        let sql = format!(
+        let mut conn = self.acquire().await?;
+        tombstone(&mut conn, kind, deletions).await
+    }
+}
+
+/// [`Store::upsert`] (`fresh`: [`Store::upsert_fresh`]) on `conn`.
+pub(crate) async fn upsert_gated<E: Entity>(
+    conn: &mut PgConnection,
+    rows: &[VersionedRow<E>],
+    fresh: bool,
+) -> Result<BatchReport, StoreError> {
+    let Some(first) = rows.first() else {
+        return Err(StoreError::Layout {
+            table: "(none)",
+            problem: "an empty batch has no entity kind; skip the call instead".into(),
+        });
+    };
+    let kind = first.entity.kind();
+    let table = kind.table();
+    if let Some(other) = rows.iter().find(|r| r.entity.kind() != kind) {
+        return Err(StoreError::Layout {
+            table,
+            problem: format!(
+                "a batch holds one entity kind; got {kind} and {}",
+                other.entity.kind()
+            ),
+        });
+    }
+
+    // Keep the greatest version of each row: ON CONFLICT cannot touch a row twice in one statement.
+    let mut best: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        best.entry((row.org_id.as_str(), row.zoho_id.as_str()))
+            .and_modify(|j| {
+                if row.version_cmp(&rows[*j]).is_gt() {
+                    *j = i;
+                }
+            })
+            .or_insert(i);
+    }
+    let mut chosen: Vec<usize> = best.values().copied().collect();
+    chosen.sort_unstable();
+
+    let mut org_ids = Vec::with_capacity(chosen.len());
+    let mut zoho_ids = Vec::with_capacity(chosen.len());
+    let mut versions = Vec::with_capacity(chosen.len());
+    let mut hashes = Vec::with_capacity(chosen.len());
+    let mut completeness = Vec::with_capacity(chosen.len());
+    let mut records = Vec::with_capacity(chosen.len());
+    let mut typed = ColumnBuffers::default();
+    for &i in &chosen {
+        let row = &rows[i];
+        org_ids.push(row.org_id.as_str());
+        zoho_ids.push(row.zoho_id.as_str());
+        versions.push(row.version);
+        hashes.push(row.content_hash.to_vec());
+        completeness.push(row.completeness);
+        records.push(Json(row.entity.record()));
+        typed.begin_row();
+        row.entity.write_columns(&mut typed);
+        typed.end_row();
+    }
+    if let Some(problem) = typed.error() {
+        return Err(StoreError::Layout {
+            table,
+            problem: problem.to_string(),
+        });
+    }
+
+    let sql = upsert_sql(
+        table,
+        fresh,
+        typed
+            .columns
+            .iter()
+            .map(|(name, data)| (*name, data.array_type())),
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(org_ids)
+        .bind(zoho_ids)
+        .bind(versions)
+        .bind(hashes)
+        .bind(completeness)
+        .bind(records);
+    for (_, data) in typed.columns {
+        query = data.bind(query);
+    }
+    let result = query
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::db("batch upsert"))?;
+
+    let mut by_key: HashMap<(String, String), Outcome> = HashMap::with_capacity(result.len());
+    for r in result {
+        let org_id: String = r
+            .try_get("org_id")
+            .map_err(StoreError::db("batch upsert"))?;
+        let zoho_id: String = r
+            .try_get("zoho_id")
+            .map_err(StoreError::db("batch upsert"))?;
+        let inserted: Option<bool> = r
+            .try_get("inserted")
+            .map_err(StoreError::db("batch upsert"))?;
+        let prior_version: Option<DateTime<Utc>> = r
+            .try_get("prior_version")
+            .map_err(StoreError::db("batch upsert"))?;
+        let prior_deleted: Option<DateTime<Utc>> = r
+            .try_get("prior_deleted_at")
+            .map_err(StoreError::db("batch upsert"))?;
+        let same_content: Option<bool> = r
+            .try_get("same_content")
+            .map_err(StoreError::db("batch upsert"))?;
+        let outcome = match (inserted, prior_version) {
+            (Some(true), _) => Outcome::Inserted,
+            (Some(false), _) if prior_deleted.is_some() => Outcome::Restored,
+            (Some(false), _) => Outcome::Updated,
+            (None, Some(current_version)) => {
+                if prior_deleted.is_none() && same_content == Some(true) {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Stale {
+                        current_version,
+                        deleted_at: prior_deleted,
+                    }
+                }
+            }
+            // Not written and no prior row: a concurrent writer inserted it first and won the gate.
+            (None, None) => Outcome::Stale {
+                current_version: DateTime::<Utc>::MIN_UTC,
+                deleted_at: None,
+            },
+        };
+        by_key.insert((org_id, zoho_id), outcome);
+    }
+
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let key = (row.org_id.as_str(), row.zoho_id.as_str());
+            let outcome = if best.get(&key) == Some(&i) {
+                by_key
+                    .get(&(row.org_id.clone(), row.zoho_id.clone()))
+                    .cloned()
+                    .unwrap_or(Outcome::Superseded)
+            } else {
+                Outcome::Superseded
+            };
+            RowOutcome {
+                org_id: row.org_id.clone(),
+                zoho_id: row.zoho_id.clone(),
+                outcome,
+            }
+        })
+        .collect();
+    Ok(BatchReport { kind, rows })
+}
+
+/// [`Store::tombstone`] on `conn`.
+pub(crate) async fn tombstone(
+    conn: &mut PgConnection,
+    kind: EntityKind,
+    deletions: &[Tombstone],
+) -> Result<BatchReport, StoreError> {
+    let table = kind.table();
+    let mut earliest: HashMap<(&str, &str), DateTime<Utc>> = HashMap::new();
+    for d in deletions {
+        earliest
+            .entry((d.org_id.as_str(), d.zoho_id.as_str()))
+            .and_modify(|t| *t = (*t).min(d.deleted_at))
+            .or_insert(d.deleted_at);
+    }
+    let (keys, times): (Vec<_>, Vec<_>) = earliest.iter().map(|(k, t)| (*k, *t)).unzip();
+    let (org_ids, zoho_ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+    let sql = format!(
             "WITH incoming AS (
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t(org_id, zoho_id, deleted_at)
             ), written AS (
@@ -334,48 +348,47 @@ impl Store {
             LEFT JOIN written w ON w.org_id = i.org_id AND w.zoho_id = i.zoho_id
             LEFT JOIN {table} p ON p.org_id = i.org_id AND p.zoho_id = i.zoho_id"
         );
-        let result = sqlx::query(&sql)
-            .bind(org_ids)
-            .bind(zoho_ids)
-            .bind(times)
-            .fetch_all(&self.pool)
-            .await
+    let result = sqlx::query(&sql)
+        .bind(org_ids)
+        .bind(zoho_ids)
+        .bind(times)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::db("tombstone"))?;
+    let mut by_key = HashMap::with_capacity(result.len());
+    for r in result {
+        let org_id: String = r.try_get("org_id").map_err(StoreError::db("tombstone"))?;
+        let zoho_id: String = r.try_get("zoho_id").map_err(StoreError::db("tombstone"))?;
+        let written: bool = r.try_get("written").map_err(StoreError::db("tombstone"))?;
+        let prior_version: Option<DateTime<Utc>> = r
+            .try_get("prior_version")
             .map_err(StoreError::db("tombstone"))?;
-        let mut by_key = HashMap::with_capacity(result.len());
-        for r in result {
-            let org_id: String = r.try_get("org_id").map_err(StoreError::db("tombstone"))?;
-            let zoho_id: String = r.try_get("zoho_id").map_err(StoreError::db("tombstone"))?;
-            let written: bool = r.try_get("written").map_err(StoreError::db("tombstone"))?;
-            let prior_version: Option<DateTime<Utc>> = r
-                .try_get("prior_version")
-                .map_err(StoreError::db("tombstone"))?;
-            let prior_deleted: Option<DateTime<Utc>> = r
-                .try_get("prior_deleted_at")
-                .map_err(StoreError::db("tombstone"))?;
-            let outcome = match (written, prior_deleted, prior_version) {
-                (true, None, _) => Outcome::Tombstoned,
-                (true, Some(_), _) | (false, Some(_), _) => Outcome::AlreadyTombstoned,
-                (false, None, Some(current_version)) => Outcome::Stale {
-                    current_version,
-                    deleted_at: None,
-                },
-                (false, None, None) => Outcome::AlreadyTombstoned,
-            };
-            by_key.insert((org_id, zoho_id), outcome);
-        }
-        let rows = deletions
-            .iter()
-            .map(|d| RowOutcome {
-                org_id: d.org_id.clone(),
-                zoho_id: d.zoho_id.clone(),
-                outcome: by_key
-                    .get(&(d.org_id.clone(), d.zoho_id.clone()))
-                    .cloned()
-                    .unwrap_or(Outcome::AlreadyTombstoned),
-            })
-            .collect();
-        Ok(BatchReport { kind, rows })
+        let prior_deleted: Option<DateTime<Utc>> = r
+            .try_get("prior_deleted_at")
+            .map_err(StoreError::db("tombstone"))?;
+        let outcome = match (written, prior_deleted, prior_version) {
+            (true, None, _) => Outcome::Tombstoned,
+            (true, Some(_), _) | (false, Some(_), _) => Outcome::AlreadyTombstoned,
+            (false, None, Some(current_version)) => Outcome::Stale {
+                current_version,
+                deleted_at: None,
+            },
+            (false, None, None) => Outcome::AlreadyTombstoned,
+        };
+        by_key.insert((org_id, zoho_id), outcome);
     }
+    let rows = deletions
+        .iter()
+        .map(|d| RowOutcome {
+            org_id: d.org_id.clone(),
+            zoho_id: d.zoho_id.clone(),
+            outcome: by_key
+                .get(&(d.org_id.clone(), d.zoho_id.clone()))
+                .cloned()
+                .unwrap_or(Outcome::AlreadyTombstoned),
+        })
+        .collect();
+    Ok(BatchReport { kind, rows })
 }
 
 /// The upsert statement for `table` with the given typed columns (name, array type), after the six

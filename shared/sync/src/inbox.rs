@@ -156,15 +156,36 @@ impl Processor {
                 .or_default()
                 .push(w);
         }
-        let mut applied: Vec<(String, Outcome)> = Vec::new();
+        // Complete every group from Zoho first (no transaction is held while Zoho is asked), then
+        // write them all in one transaction with their receipts; if that fails, group by group, so
+        // one group's failure does not hold back the others.
+        let mut planned = Vec::with_capacity(groups.len());
         for ((org, kind), items) in groups {
-            let results = self.apply_group(&org, kind, &items).await;
+            let plan = self.complete_group(&org, kind, &items).await;
+            planned.push((org, kind, items, plan));
+        }
+        let results = match self.write_groups(&planned).await {
+            Ok(results) => results,
+            Err(f) if planned.len() > 1 => {
+                tracing::warn!(error = %f, groups = planned.len(), "batch write failed: writing group by group");
+                let mut results = Vec::with_capacity(planned.len());
+                for group in planned.chunks(1) {
+                    match self.write_groups(group).await {
+                        Ok(mut r) => results.append(&mut r),
+                        Err(f) => results.push(vec![Err(f); group[0].2.len()]),
+                    }
+                }
+                results
+            }
+            Err(f) => planned
+                .iter()
+                .map(|(_, _, items, _)| vec![Err(f.clone()); items.len()])
+                .collect(),
+        };
+        for ((_, _, items, _), results) in planned.iter().zip(results) {
             for (w, result) in items.iter().zip(results) {
                 let disposition = match result {
-                    Ok(outcome) => {
-                        applied.push((w.message.dedupe_key.clone(), outcome));
-                        Disposition::Done
-                    }
+                    Ok(_) => Disposition::Done,
                     Err(Failure::Retry(reason)) => Disposition::Retry(reason),
                     Err(Failure::Permanent(reason)) => {
                         self.dead_letter(&bodies[w.index], &reason).await
@@ -172,10 +193,6 @@ impl Processor {
                 };
                 out[w.index] = Some(disposition);
             }
-        }
-        if let Err(e) = self.store().mark_receipts_applied(&applied).await {
-            // The rows are written; an unmarked receipt only means a redelivery is re-applied (a no-op).
-            tracing::warn!(error = %e, "webhook receipts not marked processed");
         }
         batch
             .iter()
@@ -248,19 +265,14 @@ impl Processor {
         }
     }
 
-    /// Applies one (organisation, kind) group; one result (the row's outcome) per message.
-    async fn apply_group(
-        &self,
-        org: &str,
-        kind: EntityKind,
-        items: &[Work],
-    ) -> Vec<Result<Outcome, Failure>> {
+    /// Completes one (organisation, kind) group from Zoho: what to write, what to tombstone, and the
+    /// messages that already failed.
+    async fn complete_group(&self, org: &str, kind: EntityKind, items: &[Work]) -> GroupPlan {
         let mut results: Vec<Option<Result<Outcome, Failure>>> =
             (0..items.len()).map(|_| None).collect();
         let mut deletions: Vec<(usize, Tombstone)> = Vec::new();
         let mut records: Vec<(usize, Value)> = Vec::new();
 
-        // Complete the payloads.
         let upserts: Vec<usize> = (0..items.len())
             .filter(|&i| items[i].message.action != Action::Deleted)
             .collect();
@@ -317,49 +329,74 @@ impl Processor {
             }
         }
 
-        // Write, each record versioned by its arrival where Zoho gives no time.
-        if !records.is_empty() {
-            let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = records
+        GroupPlan {
+            failed: results
                 .into_iter()
-                .map(|(i, r)| (i, (r, items[i].message.received_at)))
-                .unzip();
-            match self
-                .writer
-                .write(org, kind, values, Freshness::Received)
-                .await
-            {
-                Ok(written) => {
-                    for (i, r) in slots.iter().zip(written.records) {
-                        results[*i] = Some(r.map_err(Failure::Permanent));
-                    }
-                }
-                Err(f) => {
-                    for i in slots {
-                        results[i] = Some(Err(f.clone()));
-                    }
-                }
-            }
+                .enumerate()
+                .filter_map(|(i, r)| Some((i, r?.err()?)))
+                .collect(),
+            records,
+            deletions,
         }
-        if !deletions.is_empty() {
-            let tombstones: Vec<Tombstone> = deletions.iter().map(|(_, t)| t.clone()).collect();
-            match self.writer.tombstone(kind, &tombstones).await {
-                Ok(report) => {
-                    for ((i, _), outcome) in deletions.iter().zip(report.rows) {
-                        results[*i] = Some(Ok(outcome.outcome));
-                    }
-                }
-                Err(f) => {
-                    for (i, _) in &deletions {
-                        results[*i] = Some(Err(f.clone()));
-                    }
-                }
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or(Err(Failure::Retry("not applied".into()))))
-            .collect()
     }
+
+    /// Writes completed groups in one transaction with the receipts of what was applied; one result
+    /// (the row's outcome) per message of each group. An error means nothing was written.
+    async fn write_groups(
+        &self,
+        groups: &[(String, EntityKind, Vec<Work>, GroupPlan)],
+    ) -> Result<Vec<Vec<Result<Outcome, Failure>>>, Failure> {
+        let mut batch = self.writer.begin().await?;
+        let mut all = Vec::with_capacity(groups.len());
+        let mut applied: Vec<(String, Outcome)> = Vec::new();
+        for (org, kind, items, plan) in groups {
+            let mut results: Vec<Result<Outcome, Failure>> = (0..items.len())
+                .map(|_| Err(Failure::Retry("not applied".into())))
+                .collect();
+            for (i, f) in &plan.failed {
+                results[*i] = Err(f.clone());
+            }
+            if !plan.records.is_empty() {
+                // Each record versioned by its arrival where Zoho gives no time.
+                let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = plan
+                    .records
+                    .iter()
+                    .map(|(i, r)| (*i, (r.clone(), items[*i].message.received_at)))
+                    .unzip();
+                let written = batch.write(org, *kind, values, Freshness::Received).await?;
+                for (i, r) in slots.into_iter().zip(written.records) {
+                    results[i] = r.map_err(Failure::Permanent);
+                }
+            }
+            if !plan.deletions.is_empty() {
+                let tombstones: Vec<Tombstone> =
+                    plan.deletions.iter().map(|(_, t)| t.clone()).collect();
+                let report = batch.tombstone(*kind, &tombstones).await?;
+                for ((i, _), outcome) in plan.deletions.iter().zip(report.rows) {
+                    results[*i] = Ok(outcome.outcome);
+                }
+            }
+            for (w, r) in items.iter().zip(&results) {
+                if let Ok(outcome) = r {
+                    applied.push((w.message.dedupe_key.clone(), outcome.clone()));
+                }
+            }
+            all.push(results);
+        }
+        batch.tx().mark_receipts_applied(&applied).await?;
+        batch.commit().await?;
+        Ok(all)
+    }
+}
+
+/// What a group's completion found.
+struct GroupPlan {
+    /// Messages that failed already (a re-fetch error), by index in the group.
+    failed: Vec<(usize, Failure)>,
+    /// Complete records to write, by index in the group.
+    records: Vec<(usize, Value)>,
+    /// Deletions to record, by index in the group.
+    deletions: Vec<(usize, Tombstone)>,
 }
 
 /// The tombstone of a Deleted webhook: deleted when Zoho said so.

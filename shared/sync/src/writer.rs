@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tds_core::ports::{DomainEvent, EventBus};
 use tds_core::{parse_entity, AnyEntity, Entity, EntityKind, ItemStock, VersionedRow};
 use tds_store::upsert::Tombstone;
-use tds_store::{BatchReport, Outcome, Store};
+use tds_store::{BatchReport, Outcome, Store, WriteTx};
 
 use crate::Failure;
 
@@ -96,13 +96,106 @@ impl EntityWriter {
     }
 
     /// Parses and writes complete records of one kind, each with the time TDS observed it (its version
-    /// where Zoho gives none), with their child rows (an item's stock rows; a price book's rates,
-    /// tombstoning rates a book that lists its rates no longer lists), then publishes the events of
-    /// what changed. A record that does not parse is reported in its slot and logged; the others are
-    /// written. A store failure fails the whole write (nothing is acknowledged half-written: a retry
-    /// finds the written rows unchanged and writes the rest).
+    /// where Zoho gives none), with their child rows, in one transaction (see [`WriteBatch::write`]),
+    /// then publishes the events of what changed.
     pub async fn write(
         &self,
+        org: &str,
+        kind: EntityKind,
+        records: Vec<(Value, DateTime<Utc>)>,
+        freshness: Freshness,
+    ) -> Result<Written, Failure> {
+        let mut batch = self.begin().await?;
+        let written = batch.write(org, kind, records, freshness).await?;
+        batch.commit().await?;
+        Ok(written)
+    }
+
+    /// Writes stock rows (item × location) in one transaction and publishes their events; returns
+    /// each row's outcome.
+    pub async fn write_stock(
+        &self,
+        rows: &[VersionedRow<ItemStock>],
+    ) -> Result<Vec<(ItemStock, Outcome)>, Failure> {
+        let mut batch = self.begin().await?;
+        let out = batch.write_stock(rows).await?;
+        batch.commit().await?;
+        Ok(out)
+    }
+
+    /// Writes rows TDS built itself (image metadata) and publishes what changed.
+    pub async fn write_rows<E: Entity>(
+        &self,
+        rows: &[VersionedRow<E>],
+    ) -> Result<BatchReport, Failure> {
+        let mut batch = self.begin().await?;
+        let report = batch.tx.upsert(rows).await?;
+        entity_events(&report, &mut batch.events);
+        batch.commit().await?;
+        Ok(report)
+    }
+
+    /// Records deletions and publishes what changed.
+    pub async fn tombstone(
+        &self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+    ) -> Result<BatchReport, Failure> {
+        if deletions.is_empty() {
+            return Ok(BatchReport {
+                kind,
+                rows: Vec::new(),
+            });
+        }
+        let mut batch = self.begin().await?;
+        let report = batch.tombstone(kind, deletions).await?;
+        batch.commit().await?;
+        Ok(report)
+    }
+
+    /// Tombstones rows Zoho no longer has, as of `at`; returns how many changed.
+    pub async fn tombstone_ids(
+        &self,
+        org: &str,
+        kind: EntityKind,
+        ids: Vec<String>,
+        at: DateTime<Utc>,
+    ) -> Result<i64, Failure> {
+        let report = self.tombstone(kind, &tombstones(org, ids, at)).await?;
+        Ok(report.changed() as i64)
+    }
+
+    /// Opens a batch: writes that commit together, with their events published after the commit.
+    pub async fn begin(&self) -> Result<WriteBatch<'_>, Failure> {
+        Ok(WriteBatch {
+            writer: self,
+            tx: self.store.begin().await?,
+            events: Vec::new(),
+        })
+    }
+
+    /// Publishes `events` (nothing when empty); a failure is logged, never fatal: the rows are written.
+    pub async fn publish(&self, events: Vec<DomainEvent>) {
+        crate::publish(&*self.events, events).await
+    }
+}
+
+/// Writes that commit together: one transaction for every row, child row, tombstone and receipt
+/// mark given to it, whatever their number and kinds; the events are published after the commit.
+/// Dropped without [`WriteBatch::commit`], nothing is written and nothing published.
+pub struct WriteBatch<'w> {
+    writer: &'w EntityWriter,
+    tx: WriteTx,
+    events: Vec<DomainEvent>,
+}
+
+impl WriteBatch<'_> {
+    /// Parses and writes complete records of one kind, each with the time TDS observed it (its version
+    /// where Zoho gives none), with their child rows (an item's stock rows; a price book's rates,
+    /// tombstoning rates a book that lists its rates no longer lists). A record that does not parse is
+    /// reported in its slot and logged; the others are written. A store failure fails the batch.
+    pub async fn write(
+        &mut self,
         org: &str,
         kind: EntityKind,
         records: Vec<(Value, DateTime<Utc>)>,
@@ -157,93 +250,65 @@ impl EntityWriter {
             }
             slots.push(slot);
         }
-        let mut events = Vec::new();
         if !rows.is_empty() {
             let report = match freshness {
-                Freshness::Received => self.store.upsert(&rows).await?,
-                Freshness::JustRead => self.store.upsert_fresh(&rows).await?,
+                Freshness::Received => self.tx.upsert(&rows).await?,
+                Freshness::JustRead => self.tx.upsert_fresh(&rows).await?,
             };
-            entity_events(&report, &mut events);
+            entity_events(&report, &mut self.events);
             for (slot, row) in slots.iter().zip(report.rows) {
                 written.records[*slot] = Ok(row.outcome);
             }
         }
         if !stock.is_empty() {
-            written.stock = self.stock_rows(&stock, &mut events).await?;
+            written.stock = self.write_stock(&stock).await?;
         }
         if !books_with_rates.is_empty() {
             let listed: HashSet<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
             if !rates.is_empty() {
-                let report = self.store.upsert(&rates).await?;
-                entity_events(&report, &mut events);
+                let report = self.tx.upsert(&rates).await?;
+                entity_events(&report, &mut self.events);
             }
             // A book's complete record lists all its rates: rates no longer listed are gone.
             let gone: Vec<String> = self
-                .store
+                .tx
                 .rate_ids_of_books(org, &books_with_rates)
                 .await?
                 .into_iter()
                 .filter(|id| !listed.contains(id))
                 .collect();
-            let report = self
-                .store
-                .tombstone(
-                    EntityKind::PriceBookRate,
-                    &tombstones(org, gone, Utc::now()),
-                )
-                .await;
-            entity_events(&report?, &mut events);
+            if !gone.is_empty() {
+                let deletions = tombstones(org, gone, Utc::now());
+                self.tombstone(EntityKind::PriceBookRate, &deletions)
+                    .await?;
+            }
         }
-        self.publish(events).await;
         Ok(written)
     }
 
-    /// Writes stock rows (item × location) and publishes their events; returns each row's outcome.
+    /// Writes stock rows (item × location); returns each row's outcome.
     pub async fn write_stock(
-        &self,
+        &mut self,
         rows: &[VersionedRow<ItemStock>],
-    ) -> Result<Vec<(ItemStock, Outcome)>, Failure> {
-        let mut events = Vec::new();
-        let out = self.stock_rows(rows, &mut events).await?;
-        self.publish(events).await;
-        Ok(out)
-    }
-
-    async fn stock_rows(
-        &self,
-        rows: &[VersionedRow<ItemStock>],
-        events: &mut Vec<DomainEvent>,
     ) -> Result<Vec<(ItemStock, Outcome)>, Failure> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let report = self.store.upsert(rows).await?;
-        entity_events(&report, events);
+        let report = self.tx.upsert(rows).await?;
+        entity_events(&report, &mut self.events);
         let mut out = Vec::with_capacity(rows.len());
         for (row, outcome) in rows.iter().zip(report.rows) {
             if outcome.outcome.is_change() {
-                events.push(stock_changed(&row.org_id, &row.entity));
+                self.events.push(stock_changed(&row.org_id, &row.entity));
             }
             out.push((row.entity.clone(), outcome.outcome));
         }
         Ok(out)
     }
 
-    /// Writes rows TDS built itself (image metadata) and publishes what changed.
-    pub async fn write_rows<E: Entity>(
-        &self,
-        rows: &[VersionedRow<E>],
-    ) -> Result<BatchReport, Failure> {
-        let report = self.store.upsert(rows).await?;
-        let mut events = Vec::new();
-        entity_events(&report, &mut events);
-        self.publish(events).await;
-        Ok(report)
-    }
-
-    /// Records deletions and publishes what changed.
+    /// Records deletions.
     pub async fn tombstone(
-        &self,
+        &mut self,
         kind: EntityKind,
         deletions: &[Tombstone],
     ) -> Result<BatchReport, Failure> {
@@ -253,28 +318,21 @@ impl EntityWriter {
                 rows: Vec::new(),
             });
         }
-        let report = self.store.tombstone(kind, deletions).await?;
-        let mut events = Vec::new();
-        entity_events(&report, &mut events);
-        self.publish(events).await;
+        let report = self.tx.tombstone(kind, deletions).await?;
+        entity_events(&report, &mut self.events);
         Ok(report)
     }
 
-    /// Tombstones rows Zoho no longer has, as of `at`; returns how many changed.
-    pub async fn tombstone_ids(
-        &self,
-        org: &str,
-        kind: EntityKind,
-        ids: Vec<String>,
-        at: DateTime<Utc>,
-    ) -> Result<i64, Failure> {
-        let report = self.tombstone(kind, &tombstones(org, ids, at)).await?;
-        Ok(report.changed() as i64)
+    /// The transaction, for writes that commit with the rows (webhook receipts).
+    pub fn tx(&mut self) -> &mut WriteTx {
+        &mut self.tx
     }
 
-    /// Publishes `events` (nothing when empty); a failure is logged, never fatal: the rows are written.
-    pub async fn publish(&self, events: Vec<DomainEvent>) {
-        crate::publish(&*self.events, events).await
+    /// Commits, then publishes the events of what changed.
+    pub async fn commit(self) -> Result<(), Failure> {
+        self.tx.commit().await?;
+        self.writer.publish(self.events).await;
+        Ok(())
     }
 }
 

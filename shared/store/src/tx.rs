@@ -1,0 +1,106 @@
+//! A unit of work: writes that commit together, in one transaction on one connection. The write path
+//! puts a batch's rows, their child rows, tombstones and receipt marks in one [`WriteTx`], so a batch
+//! costs one commit (one WAL flush) and a constant number of round trips whatever its size, and a
+//! failure leaves nothing half-written.
+
+use sqlx::{PgConnection, Postgres, Transaction};
+use tds_core::{Entity, EntityKind, VersionedRow};
+
+use crate::upsert::{BatchReport, Outcome, Tombstone};
+use crate::{Store, StoreError};
+
+/// An open write transaction; dropped without [`WriteTx::commit`], it rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Postgres>,
+    statements: usize,
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("statements", &self.statements)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens a write transaction.
+    pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("begin a transaction"))?;
+        Ok(WriteTx { tx, statements: 0 })
+    }
+
+    /// A connection of the pool (tested before it is handed out).
+    pub(crate) async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(StoreError::db("acquire a connection"))
+    }
+}
+
+impl WriteTx {
+    fn conn(&mut self) -> &mut PgConnection {
+        self.statements += 1;
+        &mut self.tx
+    }
+
+    /// Statements run in this transaction so far.
+    pub fn statements(&self) -> usize {
+        self.statements
+    }
+
+    /// [`Store::upsert`] in this transaction.
+    pub async fn upsert<E: Entity>(
+        &mut self,
+        rows: &[VersionedRow<E>],
+    ) -> Result<BatchReport, StoreError> {
+        crate::upsert::upsert_gated(self.conn(), rows, false).await
+    }
+
+    /// [`Store::upsert_fresh`] in this transaction.
+    pub async fn upsert_fresh<E: Entity>(
+        &mut self,
+        rows: &[VersionedRow<E>],
+    ) -> Result<BatchReport, StoreError> {
+        crate::upsert::upsert_gated(self.conn(), rows, true).await
+    }
+
+    /// [`Store::tombstone`] in this transaction.
+    pub async fn tombstone(
+        &mut self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+    ) -> Result<BatchReport, StoreError> {
+        crate::upsert::tombstone(self.conn(), kind, deletions).await
+    }
+
+    /// [`Store::rate_ids_of_books`] in this transaction.
+    pub async fn rate_ids_of_books(
+        &mut self,
+        org_id: &str,
+        pricebook_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        crate::read::rate_ids_of_books(self.conn(), org_id, pricebook_ids).await
+    }
+
+    /// [`Store::mark_receipts_applied`] in this transaction.
+    pub async fn mark_receipts_applied(
+        &mut self,
+        done: &[(String, Outcome)],
+    ) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        crate::receipts::mark_applied(self.conn(), done).await
+    }
+
+    /// Commits every write of the transaction.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(StoreError::db("commit"))
+    }
+}
