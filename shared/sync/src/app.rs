@@ -218,3 +218,54 @@ impl App {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        Settings::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn unset_or_blank_variables_take_their_defaults() {
+        let s = settings(&[("TDS_LOW_STOCK_THRESHOLD", "  ")]).unwrap();
+        assert_eq!(s.low_stock_threshold, Decimal::from(5));
+        assert_eq!(s.data_centre, DataCentre::Us);
+        assert_eq!(s.sync.overlap, chrono::Duration::seconds(60));
+    }
+
+    #[test]
+    fn set_variables_are_read() {
+        let s = settings(&[
+            ("TDS_LOW_STOCK_THRESHOLD", "2.5"),
+            ("TDS_ZOHO_DC", "eu"),
+            ("TDS_SYNC_OVERLAP_SECS", "120"),
+            ("TDS_JOB_TIME_BUDGET_SECS", "30"),
+        ])
+        .unwrap();
+        assert_eq!(s.low_stock_threshold, Decimal::new(25, 1));
+        assert_eq!(s.data_centre, DataCentre::Eu);
+        assert_eq!(s.sync.overlap, chrono::Duration::seconds(120));
+        assert_eq!(s.sync.job_time_budget, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_the_variable_and_the_value() {
+        for (name, value) in [
+            ("TDS_LOW_STOCK_THRESHOLD", "few"),
+            ("TDS_LOW_STOCK_THRESHOLD", "-1"),
+            ("TDS_ZOHO_DC", "mars"),
+            ("TDS_SYNC_OVERLAP_SECS", "-5"),
+            ("TDS_JOB_TIME_BUDGET_SECS", "soon"),
+        ] {
+            let e = settings(&[(name, value)]).unwrap_err();
+            assert!(e.contains(name), "{e}");
+            assert!(e.contains(value.trim_start_matches('-')), "{e}");
+        }
+    }
+}

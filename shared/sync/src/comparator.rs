@@ -3,7 +3,7 @@
 //! and heals through the [`SyncRunner`] (heal runs re-fetch exactly the differing ids) and the
 //! [`EntityWriter`] (tombstones).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -15,8 +15,8 @@ use tds_store::{AlertSeverity, NewComparison, Store};
 use tds_zoho::{Priority, ZohoClient};
 
 use crate::compare::{
-    default_threshold, diff, diff_values, ids_listed, severity, CompareRequest, ComparisonReport,
-    HealAction, KindDiff, ZohoKey, COMPARED,
+    default_threshold, diff, diff_values, heal_plan, ids_listed, severity, CompareRequest,
+    ComparisonReport, HealAction, KindDiff, ZohoKey, COMPARED,
 };
 use crate::jobs::{StartSync, SyncMode};
 use crate::runner::SyncRunner;
@@ -336,51 +336,7 @@ impl Comparator {
             let Ok(kind) = d.kind.parse::<EntityKind>() else {
                 continue;
             };
-            let item_of = |row: &String| row.split(':').next().unwrap_or_default().to_string();
-            let (fetch_kind, refetch, tombstone): (EntityKind, Vec<String>, Vec<String>) =
-                match kind {
-                    EntityKind::ItemStock => {
-                        let items: BTreeSet<String> = d
-                            .missing_locally
-                            .iter()
-                            .chain(&d.mismatched)
-                            .map(item_of)
-                            .collect();
-                        (
-                            EntityKind::Item,
-                            items.into_iter().collect(),
-                            d.deleted_in_zoho.clone(),
-                        )
-                    }
-                    EntityKind::PriceBookRate => {
-                        let books: BTreeSet<String> = d
-                            .missing_locally
-                            .iter()
-                            .chain(&d.mismatched)
-                            .chain(&d.deleted_in_zoho)
-                            .map(item_of)
-                            .collect();
-                        (
-                            EntityKind::PriceBook,
-                            books.into_iter().collect(),
-                            Vec::new(),
-                        )
-                    }
-                    EntityKind::ItemImage => (EntityKind::ItemImage, Vec::new(), Vec::new()),
-                    // What the listing lacks is re-fetched too, not tombstoned on its word: a page
-                    // listing shifts when Zoho deletes a record meanwhile, so a live record can be
-                    // missed. The re-fetch tombstones only what Zoho confirms gone (not found).
-                    k => {
-                        let ids: Vec<String> = d
-                            .missing_locally
-                            .iter()
-                            .chain(&d.stale)
-                            .chain(&d.deleted_in_zoho)
-                            .cloned()
-                            .collect();
-                        (k, ids, Vec::new())
-                    }
-                };
+            let (fetch_kind, refetch, tombstone) = heal_plan(kind, d);
             let mut action = HealAction {
                 kind: d.kind.clone(),
                 refetch: refetch.clone(),

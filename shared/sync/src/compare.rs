@@ -12,7 +12,7 @@
 //! deleted — never a blind full resync; a dry run reports the plan and changes nothing. The in-memory
 //! diff ([`diff`]) is a pure function.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -295,4 +295,183 @@ pub(crate) fn ids_listed(
         .flatten()
         .filter_map(|r| text(r, field))
         .collect()
+}
+
+/// What healing a kind's differences re-fetches and tombstones: `(kind to re-fetch, ids to re-fetch,
+/// ids to tombstone)`. Stock rows are healed by re-reading their items (stock rows Zoho no longer has
+/// are tombstoned), rates by re-reading their price books, images by an image run (planned there);
+/// every other kind re-fetches what differs, including what the listing lacks: only a re-fetch that
+/// Zoho answers "does not exist" tombstones a record, since a paged listing can miss a live one.
+pub fn heal_plan(kind: EntityKind, d: &KindDiff) -> (EntityKind, Vec<String>, Vec<String>) {
+    let item_of = |row: &String| row.split(':').next().unwrap_or_default().to_string();
+    match kind {
+        EntityKind::ItemStock => {
+            let items: BTreeSet<String> = d
+                .missing_locally
+                .iter()
+                .chain(&d.mismatched)
+                .map(item_of)
+                .collect();
+            (
+                EntityKind::Item,
+                items.into_iter().collect(),
+                d.deleted_in_zoho.clone(),
+            )
+        }
+        EntityKind::PriceBookRate => {
+            let books: BTreeSet<String> = d
+                .missing_locally
+                .iter()
+                .chain(&d.mismatched)
+                .chain(&d.deleted_in_zoho)
+                .map(item_of)
+                .collect();
+            (
+                EntityKind::PriceBook,
+                books.into_iter().collect(),
+                Vec::new(),
+            )
+        }
+        EntityKind::ItemImage => (EntityKind::ItemImage, Vec::new(), Vec::new()),
+        // What the listing lacks is re-fetched too, not tombstoned on its word: a page
+        // listing shifts when Zoho deletes a record meanwhile, so a live record can be
+        // missed. The re-fetch tombstones only what Zoho confirms gone (not found).
+        k => {
+            let ids: Vec<String> = d
+                .missing_locally
+                .iter()
+                .chain(&d.stale)
+                .chain(&d.deleted_in_zoho)
+                .cloned()
+                .collect();
+            (k, ids, Vec::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_760_000_000 + s, 0).unwrap()
+    }
+    fn key(id: &str, modified: i64) -> ZohoKey {
+        ZohoKey {
+            id: id.into(),
+            modified: Some(at(modified)),
+        }
+    }
+    fn row(id: &str, version: i64, deleted: Option<i64>) -> RowVersion {
+        RowVersion {
+            zoho_id: id.into(),
+            last_modified_time: at(version),
+            deleted_at: deleted.map(at),
+        }
+    }
+
+    #[test]
+    fn severity_bands() {
+        assert_eq!(severity(100.0), "perfect");
+        assert_eq!(severity(99.0), "perfect");
+        assert_eq!(severity(98.9), "good");
+        assert_eq!(severity(95.0), "good");
+        assert_eq!(severity(94.9), "warning");
+        assert_eq!(severity(90.0), "warning");
+        assert_eq!(severity(89.9), "critical");
+    }
+
+    #[test]
+    fn diff_names_each_difference_by_id() {
+        let zoho = [
+            key("1", 10),
+            key("2", 20),
+            key("3", 30),
+            key("5", 50),
+            key("5", 50),
+        ];
+        let local = [
+            row("1", 10, None),     // equal
+            row("2", 10, None),     // Zoho newer: stale
+            row("4", 10, None),     // live here, not in Zoho
+            row("5", 40, Some(45)), // tombstoned, Zoho has a newer version
+            row("6", 10, Some(11)), // tombstoned and gone: nothing to do
+        ];
+        let d = diff("item", &zoho, &local);
+        assert_eq!(d.matched, 1);
+        assert_eq!(d.stale, vec!["2"]);
+        assert_eq!(d.missing_locally, vec!["3", "5"]);
+        assert_eq!(d.deleted_in_zoho, vec!["4"]);
+        assert_eq!((d.zoho_total, d.local_total), (4, 3));
+        assert_eq!(d.differences(), 4);
+        assert!((d.match_pct() - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_empty_comparison_matches_fully() {
+        let d = diff("item", &[], &[]);
+        assert_eq!(d.match_pct(), 100.0);
+    }
+
+    #[test]
+    fn diff_values_finds_missing_extra_and_mismatched() {
+        let zoho: HashMap<String, i32> = [("a", 1), ("b", 2), ("c", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let local: HashMap<String, i32> = [("a", 1), ("b", 9), ("d", 4)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let d = diff_values("item_stock", &zoho, &local);
+        assert_eq!(d.matched, 1);
+        assert_eq!(d.mismatched, vec!["b"]);
+        assert_eq!(d.missing_locally, vec!["c"]);
+        assert_eq!(d.deleted_in_zoho, vec!["d"]);
+    }
+
+    #[test]
+    fn heal_plans_refetch_what_differs_and_tombstone_only_stock_rows() {
+        let d = KindDiff {
+            kind: "item_stock".into(),
+            missing_locally: vec!["i1:l1".into()],
+            mismatched: vec!["i1:l2".into(), "i2:l1".into()],
+            deleted_in_zoho: vec!["i3:l1".into()],
+            ..KindDiff::default()
+        };
+        let (kind, refetch, tombstone) = heal_plan(EntityKind::ItemStock, &d);
+        assert_eq!(kind, EntityKind::Item);
+        assert_eq!(refetch, vec!["i1", "i2"]);
+        assert_eq!(tombstone, vec!["i3:l1"]);
+
+        let d = KindDiff {
+            kind: "price_book_rate".into(),
+            deleted_in_zoho: vec!["b1:i1".into()],
+            mismatched: vec!["b2:i1".into()],
+            ..KindDiff::default()
+        };
+        let (kind, refetch, tombstone) = heal_plan(EntityKind::PriceBookRate, &d);
+        assert_eq!(
+            (kind, refetch, tombstone.len()),
+            (
+                EntityKind::PriceBook,
+                vec!["b1".to_string(), "b2".into()],
+                0
+            )
+        );
+
+        // A record the listing lacks is re-fetched, never tombstoned on the listing's word.
+        let d = KindDiff {
+            kind: "invoice".into(),
+            missing_locally: vec!["1".into()],
+            stale: vec!["2".into()],
+            deleted_in_zoho: vec!["3".into()],
+            ..KindDiff::default()
+        };
+        let (kind, refetch, tombstone) = heal_plan(EntityKind::Invoice, &d);
+        assert_eq!(kind, EntityKind::Invoice);
+        assert_eq!(refetch, vec!["1", "2", "3"]);
+        assert!(tombstone.is_empty());
+    }
 }

@@ -199,3 +199,73 @@ pub fn unwrap_dead_letter(body: &str) -> std::borrow::Cow<'_, str> {
         Err(_) => std::borrow::Cow::Borrowed(body),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payloads_that_lack_what_the_detail_get_has_are_read_again() {
+        let t = "2026-01-05T10:00:00+0530";
+        // Without Zoho's time, a timed kind is read again (its arrival would outrank later syncs).
+        assert!(needs_refetch(
+            EntityKind::Invoice,
+            &json!({"invoice_id": "1"})
+        ));
+        // Contacts without addresses, price books without rates.
+        assert!(needs_refetch(
+            EntityKind::Contact,
+            &json!({"contact_id": "1", "last_modified_time": t})
+        ));
+        assert!(!needs_refetch(
+            EntityKind::Contact,
+            &json!({"contact_id": "1", "last_modified_time": t, "billing_address": {}})
+        ));
+        assert!(needs_refetch(
+            EntityKind::PriceBook,
+            &json!({"pricebook_id": "1"})
+        ));
+        assert!(!needs_refetch(
+            EntityKind::PriceBook,
+            &json!({"pricebook_id": "1", "pricebook_items": []})
+        ));
+        // Locations are complete as listed and carry no time.
+        assert!(!needs_refetch(
+            EntityKind::Location,
+            &json!({"location_id": "1"})
+        ));
+    }
+
+    #[test]
+    fn a_dead_letter_is_unwrapped_to_what_it_carries() {
+        let wrapped = json!({"reason": "r", "failed_at": "t", "original": "{\"a\":1}"}).to_string();
+        assert_eq!(unwrap_dead_letter(&wrapped), "{\"a\":1}");
+        assert_eq!(unwrap_dead_letter("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(unwrap_dead_letter("not json"), "not json");
+    }
+
+    #[test]
+    fn inbox_bodies_parse_once_into_what_they_are() {
+        use crate::inbox::InboxBody;
+        let job = SyncJob::Start(StartSync {
+            org_id: None,
+            entities: vec!["all".into()],
+            mode: SyncMode::Full,
+            trigger: "test".into(),
+        });
+        assert!(matches!(InboxBody::parse(&job.to_body()), InboxBody::Sync(j) if j == job));
+        assert!(matches!(
+            InboxBody::parse(r#"{"sync": {"type": "nope"}}"#),
+            InboxBody::Unreadable(r) if r.starts_with("not a sync job")
+        ));
+        assert!(matches!(
+            InboxBody::parse("nope"),
+            InboxBody::Unreadable(r) if r.starts_with("not an inbox message")
+        ));
+        assert!(matches!(
+            InboxBody::parse(r#"{"org_id": "1"}"#),
+            InboxBody::Unreadable(r) if r.starts_with("not an inbox message")
+        ));
+    }
+}
