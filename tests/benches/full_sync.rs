@@ -146,27 +146,12 @@ async fn main() {
         tds_tests::bound_ratio(wall, bound),
         items as f64 / (wall.as_secs_f64() * 60_000.0 / window.as_millis() as f64 / 60.0)
     );
-    let images = std::fs::read_dir(&blob_dir)
-        .map(|_| walk_files(&blob_dir))
-        .unwrap_or(0);
-    println!("images stored={images} (one Zoho call each)");
+    let images: i64 = runs
+        .iter()
+        .filter(|r| r.entity == "item_image")
+        .map(|r| r.counts.changed)
+        .sum();
+    println!("images downloaded={images} (one Zoho call each)");
     let _ = std::fs::remove_dir_all(&blob_dir);
     db.drop_now().await;
-}
-
-/// Files under `dir`, recursively.
-fn walk_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                walk_files(&path)
-            } else {
-                1
-            }
-        })
-        .sum()
 }
