@@ -667,3 +667,23 @@ async fn a_stock_change_publishes_the_same_events_by_webhook_and_by_poll(pool: P
     };
     assert_eq!(kinds(&from_webhook), kinds(&from_poll));
 }
+
+/// The schema check is a real validator: a value of the wrong type, a missing required field or an
+/// undocumented one is a violation.
+#[test]
+fn event_schemas_are_enforced_types_included() {
+    let good = json!({"org_id": "1", "item_id": "2", "location_id": "3", "location_name": null,
+                      "stock_on_hand": "5", "available_stock": "4.5"});
+    tds_tests::conforms("tds.stock.changed.schema.json", &good);
+    let mut wrong_type = good.clone();
+    wrong_type["stock_on_hand"] = json!(5);
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("item_id");
+    let mut extra = good.clone();
+    extra["surprise"] = json!(true);
+    for bad in [wrong_type, missing, extra] {
+        let result =
+            std::panic::catch_unwind(|| tds_tests::conforms("tds.stock.changed.schema.json", &bad));
+        assert!(result.is_err(), "{bad} passed the schema");
+    }
+}
