@@ -56,6 +56,28 @@ pub const ROUTES: [(&str, &str); 25] = [
     ("get", "/api/tds/entities/{kind}/{id}"),
 ];
 
+/// How healthy TDS is, worst last (a health check keeps the worst it finds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HealthLevel {
+    /// Everything answers and nothing needs attention.
+    Healthy,
+    /// Working, with something to look at (dead letters, a failed last run).
+    Degraded,
+    /// A part TDS needs does not answer (database, queues).
+    Unhealthy,
+}
+
+impl HealthLevel {
+    /// `healthy`, `degraded` or `unhealthy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthLevel::Healthy => "healthy",
+            HealthLevel::Degraded => "degraded",
+            HealthLevel::Unhealthy => "unhealthy",
+        }
+    }
+}
+
 /// What the routes work with.
 pub struct Admin {
     /// The database.
@@ -229,11 +251,11 @@ fn run_json(r: &tds_store::SyncRun) -> Value {
 
 async fn health(State(admin): Shared) -> Response {
     let mut reasons = Vec::new();
-    let mut level = 0; // 0 healthy, 1 degraded, 2 unhealthy
+    let mut level = HealthLevel::Healthy;
     let database = match admin.store.ping().await {
         Ok(_) => json!({"ok": true}),
         Err(e) => {
-            level = 2;
+            level = HealthLevel::Unhealthy;
             reasons.push(format!("database unreachable: {e}"));
             json!({"ok": false})
         }
@@ -241,13 +263,13 @@ async fn health(State(admin): Shared) -> Response {
     let queue = match (admin.inbox.stats().await, admin.dead_letters.stats().await) {
         (Ok(i), Ok(d)) => {
             if d.visible > 0 {
-                level = level.max(1);
+                level = level.max(HealthLevel::Degraded);
                 reasons.push(format!("{} message(s) in the dead-letter queue", d.visible));
             }
             json!({"ok": true, "inbox": i, "deadletter": d})
         }
         (i, d) => {
-            level = 2;
+            level = HealthLevel::Unhealthy;
             let e = i
                 .err()
                 .or(d.err())
@@ -269,7 +291,7 @@ async fn health(State(admin): Shared) -> Response {
         .and_then(|r| r.into_iter().next());
     if let Some(run) = &last {
         if run.status == tds_store::RunStatus::Failed {
-            level = level.max(1);
+            level = level.max(HealthLevel::Degraded);
             reasons.push(format!(
                 "the last sync run ({} {}) failed: {}",
                 run.entity,
@@ -278,8 +300,8 @@ async fn health(State(admin): Shared) -> Response {
             ));
         }
     }
-    let status = ["healthy", "degraded", "unhealthy"][level];
-    let code = if level == 2 {
+    let status = level.as_str();
+    let code = if level == HealthLevel::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

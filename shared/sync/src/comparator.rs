@@ -16,7 +16,7 @@ use tds_zoho::{Priority, ZohoClient};
 
 use crate::compare::{
     default_threshold, diff, diff_values, heal_plan, ids_listed, severity, CompareRequest,
-    ComparisonReport, HealAction, KindDiff, ZohoKey, COMPARED,
+    ComparisonReport, HealAction, KindDiff, Severity, ZohoKey, COMPARED,
 };
 use crate::jobs::{StartSync, SyncMode};
 use crate::runner::SyncRunner;
@@ -130,7 +130,7 @@ impl Comparator {
         };
         let critical = diffs
             .iter()
-            .filter(|d| severity(d.match_pct()) == "critical")
+            .filter(|d| severity(d.match_pct()) == Severity::Critical)
             .count();
         let health_score = (match_pct - 5.0 * critical as f64).clamp(0.0, 100.0);
         let mut recommendations = Vec::new();
@@ -169,7 +169,7 @@ impl Comparator {
             kinds: diffs,
             match_pct,
             health_score,
-            severity: severity(health_score).to_string(),
+            severity: severity(health_score),
             recommendations,
             dry_run: request.dry_run,
             heal,
@@ -407,7 +407,7 @@ impl Comparator {
                 .join(","),
             match_pct: report.match_pct,
             health_score: report.health_score,
-            severity: report.severity.clone(),
+            severity: report.severity.as_str().to_string(),
             missing_locally: sum(|d| d.missing_locally.len()),
             deleted_in_zoho: sum(|d| d.deleted_in_zoho.len()),
             stale: sum(|d| d.stale.len()),
@@ -438,7 +438,7 @@ impl Comparator {
         let critical: Vec<&str> = report
             .kinds
             .iter()
-            .filter(|d| severity(d.match_pct()) == "critical")
+            .filter(|d| severity(d.match_pct()) == Severity::Critical)
             .map(|d| d.kind.as_str())
             .collect();
         if report.match_pct < 95.0 || !critical.is_empty() {
@@ -453,7 +453,7 @@ impl Comparator {
                     format!("; critical: {}", critical.join(", "))
                 }
             );
-            let alert_severity = if report.severity == "critical" || !critical.is_empty() {
+            let alert_severity = if report.severity == Severity::Critical || !critical.is_empty() {
                 AlertSeverity::Critical
             } else {
                 AlertSeverity::Warning

@@ -73,17 +73,60 @@ impl KindDiff {
     }
 }
 
-/// The severity band of a match percentage.
-pub fn severity(match_pct: f64) -> &'static str {
-    if match_pct >= 99.0 {
-        "perfect"
-    } else if match_pct >= 95.0 {
-        "good"
-    } else if match_pct >= 90.0 {
-        "warning"
-    } else {
-        "critical"
+/// A severity band of a match percentage: ≥ 99 perfect, ≥ 95 good, ≥ 90 warning, below critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// ≥ 99 %.
+    Perfect,
+    /// ≥ 95 %.
+    Good,
+    /// ≥ 90 %.
+    Warning,
+    /// Below 90 %.
+    Critical,
+}
+
+impl Severity {
+    /// The band of `match_pct`.
+    pub fn of(match_pct: f64) -> Severity {
+        if match_pct >= 99.0 {
+            Severity::Perfect
+        } else if match_pct >= 95.0 {
+            Severity::Good
+        } else if match_pct >= 90.0 {
+            Severity::Warning
+        } else {
+            Severity::Critical
+        }
     }
+
+    /// The band's name (`perfect`, `good`, `warning`, `critical`), as reports store it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Perfect => "perfect",
+            Severity::Good => "good",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Severity {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The severity band of a match percentage ([`Severity::of`]).
+pub fn severity(match_pct: f64) -> Severity {
+    Severity::of(match_pct)
 }
 
 /// Diffs Zoho's keys against stored versions (tombstones included): a pure, O(n log n) function.
@@ -243,7 +286,7 @@ pub struct ComparisonReport {
     /// Health score (0–100): the overall match, lowered by critical kinds.
     pub health_score: f64,
     /// Severity band of the health score.
-    pub severity: String,
+    pub severity: Severity,
     /// What to do about it.
     pub recommendations: Vec<String>,
     /// Whether this was a dry run.
