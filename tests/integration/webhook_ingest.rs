@@ -476,10 +476,11 @@ async fn a_corpus_of_bad_requests_gets_clear_4xx_answers_and_enqueues_nothing() 
         "zoho".to_string(),
         credentials_doc(),
     )]));
-    let ingest = WebhookIngest::new(
+    let ingest = Arc::new(WebhookIngest::new(
         queue.clone(),
         Arc::new(SecretWebhookAuth::new(secrets, "zoho")),
-    );
+    ));
+    let router = webhook_ingest::router(ingest.clone());
     let org = format!("/webhooks/zoho/{ORG}");
     let item = br#"{"item": {"item_id": "4815000000044208"}}"#;
     let mut corpus = vec![
@@ -621,7 +622,31 @@ async fn a_corpus_of_bad_requests_gets_clear_4xx_answers_and_enqueues_nothing() 
             );
         }
         let req = b.body(Body::Binary(case.body.clone())).unwrap();
-        let (status, answer) = call(&ingest, req).await;
+        // The same request through the API Gateway handler and through the router the Lambda and
+        // `tds up` serve: the same answer.
+        let (parts, body) = req.into_parts();
+        let Body::Binary(bytes) = &body else {
+            unreachable!()
+        };
+        let routed =
+            axum::http::Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+        let (status, answer) =
+            call(&ingest, lambda_http::http::Request::from_parts(parts, body)).await;
+        let response = lambda_http::tower::ServiceExt::oneshot(router.clone(), routed)
+            .await
+            .unwrap();
+        let routed_status = response.status().as_u16();
+        let routed_body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let routed_answer: Value = serde_json::from_slice(&routed_body).unwrap();
+        assert_eq!(
+            (routed_status, &routed_answer),
+            (status, &answer),
+            "{} {}: the router and the handler disagree",
+            case.method,
+            case.path
+        );
         assert_eq!(
             status, case.status,
             "{} {}: {answer}",

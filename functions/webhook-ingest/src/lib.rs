@@ -1,10 +1,18 @@
-//! webhook-ingest: the thin edge between API Gateway and the ingest core (`tds_core::ingest`).
-//! It reads the route (`POST /webhooks/zoho/{org}` or `/webhooks/zoho/{org}/{action}`), the query,
-//! headers and raw body from the HTTP API event, and turns the core's answer into a JSON response.
+//! webhook-ingest: the thin edge between HTTP and the ingest core (`tds_core::ingest`).
+//!
+//! [`router`] is an axum Router (`POST /webhooks/zoho/{org}` or `/webhooks/zoho/{org}/{action}`),
+//! served to API Gateway events by `lambda_http` in the Lambda (as admin-api is) and mounted as it is
+//! by `tds up`. It reads the route, the query, headers and raw body (at most [`READ_LIMIT`] bytes are
+//! read; the core refuses anything over `MAX_BODY_BYTES` with 413 and the reason) and turns the
+//! core's answer into a JSON response. [`handle`] answers a `lambda_http` request the same way, for
+//! tests and benchmarks that build API Gateway requests.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
 use chrono::Utc;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tds_aws::bootstrap::{self, BootError};
@@ -29,18 +37,54 @@ pub async fn from_env() -> Result<WebhookIngest, BootError> {
     Ok(WebhookIngest::new(Arc::new(queue), Arc::new(auth)))
 }
 
-/// Handles one API Gateway request.
+/// Bytes of a body read at most: more than any webhook the core accepts, less than a memory problem.
+pub const READ_LIMIT: usize = 4 << 20;
+
+/// The webhook routes; any other path is a JSON 404, any other method a JSON 405.
+pub fn router(ingest: Arc<WebhookIngest>) -> axum::Router {
+    axum::Router::new()
+        .route("/webhooks/zoho/{org}", axum::routing::any(route))
+        .route("/webhooks/zoho/{org}/{action}", axum::routing::any(route))
+        .fallback(|| async { unknown_route().into_axum() })
+        .with_state(ingest)
+}
+
+async fn route(
+    State(ingest): State<Arc<WebhookIngest>>,
+    Path(params): Path<Vec<(String, String)>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> axum::response::Response {
+    let org = params.first().map(|(_, v)| v.clone()).unwrap_or_default();
+    let action = params.get(1).map(|(_, v)| v.clone());
+    let Ok(body) = axum::body::to_bytes(body, READ_LIMIT).await else {
+        return Answer(
+            413,
+            serde_json::json!({"error": format!(
+                "webhook body exceeds the limit of {} bytes",
+                tds_core::webhook::MAX_BODY_BYTES
+            )}),
+        )
+        .into_axum();
+    };
+    let delivery = Delivery {
+        method: method.as_str(),
+        org: Some(org),
+        action,
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    deliver(&ingest, delivery).await.into_axum()
+}
+
+/// Handles one API Gateway request (the route from API Gateway's parameters, else the raw path).
 pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {
-    if request.method() != lambda_http::http::Method::POST {
-        return json(
-            405,
-            serde_json::json!({"error": format!("method {} is not allowed; Zoho webhooks POST", request.method())}),
-        );
-    }
     let path_params = request.path_parameters();
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    // Route parameters when API Gateway provides them, else the raw path (local runs, tests).
     let org = path_params
         .first("org")
         .map(str::to_string)
@@ -56,15 +100,76 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
                 ["webhooks", "zoho", _, action] => Some((*action).to_string()),
                 _ => None,
             });
-    let Some(org) = org else {
-        return json(
-            404,
-            serde_json::json!({"error": "unknown route; POST /webhooks/zoho/{organization_id}[/{action}]"}),
-        );
+    let body: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
     };
-    let query = parse_urlencoded(request.uri().query().unwrap_or(""));
-    let headers: Vec<(String, String)> = request
-        .headers()
+    let delivery = Delivery {
+        method: request.method().as_str(),
+        org,
+        action,
+        query: request.uri().query().unwrap_or(""),
+        headers: request.headers(),
+        body,
+    };
+    deliver(ingest, delivery).await.into_lambda()
+}
+
+/// A request as both adapters read it.
+struct Delivery<'a> {
+    method: &'a str,
+    org: Option<String>,
+    action: Option<String>,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+/// A status and a JSON body.
+struct Answer(u16, serde_json::Value);
+
+impl Answer {
+    fn into_axum(self) -> axum::response::Response {
+        let status = axum::http::StatusCode::from_u16(self.0)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.1)).into_response()
+    }
+
+    fn into_lambda(self) -> Response<Body> {
+        let mut resp = Response::new(Body::Text(self.1.to_string()));
+        *resp.status_mut() = lambda_http::http::StatusCode::from_u16(self.0)
+            .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+        resp.headers_mut().insert(
+            lambda_http::http::header::CONTENT_TYPE,
+            lambda_http::http::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+fn unknown_route() -> Answer {
+    Answer(
+        404,
+        serde_json::json!({"error": "unknown route; POST /webhooks/zoho/{organization_id}[/{action}]"}),
+    )
+}
+
+/// The core's answer to one delivery.
+async fn deliver(ingest: &WebhookIngest, d: Delivery<'_>) -> Answer {
+    if d.method != "POST" {
+        return Answer(
+            405,
+            serde_json::json!({"error": format!("method {} is not allowed; Zoho webhooks POST", d.method)}),
+        );
+    }
+    let Some(org) = d.org else {
+        return unknown_route();
+    };
+    let query = parse_urlencoded(d.query);
+    let headers: Vec<(String, String)> = d
+        .headers
         .iter()
         .map(|(k, v)| {
             (
@@ -77,31 +182,14 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
         .iter()
         .find(|(k, _)| k == "content-type")
         .map(|(_, v)| v.clone());
-    let body: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
     let req = WebhookRequest {
         org_id: &org,
-        route_action: action.as_deref(),
+        route_action: d.action.as_deref(),
         content_type: content_type.as_deref(),
         query: &query,
         headers: &headers,
-        body,
+        body: d.body,
     };
     let answer = ingest.handle(&req, Utc::now()).await;
-    json(answer.status, answer.body)
-}
-
-fn json(status: u16, body: serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(Body::Text(body.to_string()));
-    *resp.status_mut() = lambda_http::http::StatusCode::from_u16(status)
-        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        lambda_http::http::header::CONTENT_TYPE,
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
-    resp
+    Answer(answer.status, answer.body)
 }

@@ -1,16 +1,13 @@
-//! webhook-ingest Lambda entry point: the ingest core of this function's configuration (read once at
-//! cold start; a missing variable fails the start, naming it), serving API Gateway events.
+//! webhook-ingest Lambda entry point: the webhook router of this function's configuration (read once
+//! at cold start; a missing variable fails the start, naming it), served to API Gateway events by
+//! `lambda_http`, as admin-api is.
 
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let ingest = Arc::new(webhook_ingest::from_env().await?);
-    lambda_http::run(service_fn(move |request: Request| {
-        let ingest = ingest.clone();
-        async move { Ok::<_, Error>(webhook_ingest::handle(&ingest, request).await) }
-    }))
-    .await
+    lambda_http::run(webhook_ingest::router(ingest)).await
 }

@@ -176,36 +176,6 @@ async fn zoho(
     Ok((doc, Some(sim), what))
 }
 
-/// Serves webhooks through the webhook-ingest handler, as API Gateway would call it.
-async fn ingest_route(
-    ingest: Arc<WebhookIngest>,
-    req: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 4 << 20).await else {
-        return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
-    };
-    let mut lreq = lambda_http::http::Request::builder()
-        .method(parts.method.as_str())
-        .uri(parts.uri.to_string());
-    for (k, v) in parts.headers.iter() {
-        lreq = lreq.header(k.as_str(), v.as_bytes());
-    }
-    let Ok(lreq) = lreq.body(lambda_http::Body::Binary(bytes.to_vec())) else {
-        return (axum::http::StatusCode::BAD_REQUEST, "malformed request").into_response();
-    };
-    let resp = webhook_ingest::handle(&ingest, lreq).await;
-    let status = axum::http::StatusCode::from_u16(resp.status().as_u16())
-        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    let text = match resp.into_body() {
-        lambda_http::Body::Text(t) => t,
-        lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-        _ => String::new(),
-    };
-    (status, [("content-type", "application/json")], text).into_response()
-}
-
 /// entity-processor's loop over the in-process inbox.
 async fn worker(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
     loop {
@@ -370,14 +340,8 @@ pub async fn run(o: Options) -> Result<(), String> {
         inbox.clone(),
         Arc::new(SecretWebhookAuth::new(secrets, "zoho")),
     ));
-    let app = axum::Router::new()
-        .route(
-            "/webhooks/zoho/{*rest}",
-            axum::routing::any(move |req: axum::extract::Request| {
-                ingest_route(ingest.clone(), req)
-            }),
-        )
-        .merge(tds_admin::router(admin));
+    // Both routers as the Lambda functions serve them, mounted directly.
+    let app = webhook_ingest::router(ingest).merge(tds_admin::router(admin));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP server stopped");
