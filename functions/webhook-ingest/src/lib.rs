@@ -40,12 +40,17 @@ pub async fn from_env() -> Result<WebhookIngest, BootError> {
 /// Bytes of a body read at most: more than any webhook the core accepts, less than a memory problem.
 pub const READ_LIMIT: usize = 4 << 20;
 
-/// The webhook routes; any other path is a JSON 404, any other method a JSON 405.
+/// The webhook routes (any method but POST is a JSON 405) with a JSON 404 for any other path: what
+/// the Lambda serves.
 pub fn router(ingest: Arc<WebhookIngest>) -> axum::Router {
+    routes(ingest).fallback(|| async { unknown_route().into_axum() })
+}
+
+/// The webhook routes alone, to merge into a router that has its own fallback (`tds up`).
+pub fn routes(ingest: Arc<WebhookIngest>) -> axum::Router {
     axum::Router::new()
         .route("/webhooks/zoho/{org}", axum::routing::any(route))
         .route("/webhooks/zoho/{org}/{action}", axum::routing::any(route))
-        .fallback(|| async { unknown_route().into_axum() })
         .with_state(ingest)
 }
 

@@ -341,7 +341,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         Arc::new(SecretWebhookAuth::new(secrets, "zoho")),
     ));
     // Both routers as the Lambda functions serve them, mounted directly.
-    let app = webhook_ingest::router(ingest).merge(tds_admin::router(admin));
+    let app = webhook_ingest::routes(ingest).merge(tds_admin::router(admin));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP server stopped");
