@@ -14,7 +14,7 @@ use tds_admin::{router, Admin, ROUTES};
 use tds_local::LocalRedrive;
 use tds_sync::SyncMode;
 
-use crate::scheduled_sync::{harness, small_spec, Harness, ORG};
+use crate::harness::{harness, small_spec, Harness, ORG};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
@@ -130,7 +130,7 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
         let path = concrete(path);
         let body = match path.as_str() {
             "/api/tds/stock/sync" => {
-                json!({"mode": "items", "item_ids": [crate::scheduled_sync::id_of(tds_zoho_sim::Collection::Items, &crate::scheduled_sync::goods(&h)[0])]})
+                json!({"mode": "items", "item_ids": [crate::harness::id_of(tds_zoho_sim::Collection::Items, &crate::harness::goods(&h)[0])]})
             }
             "/api/tds/statistics/sync-differences" => json!({"dry_run": true}),
             "/api/tds/sync" => json!({"entity": "location", "mode": "full"}),

@@ -11,7 +11,7 @@ use tds_sync::compare::{diff, CompareRequest, ComparisonReport, KindDiff, ZohoKe
 use tds_sync::SyncMode;
 use tds_zoho_sim::Collection;
 
-use crate::scheduled_sync::{harness, id_of, set_stock, small_spec, Harness, ORG};
+use crate::harness::{harness, id_of, set_stock, small_spec, Harness, ORG};
 
 fn num(v: &Value) -> f64 {
     v.as_f64()

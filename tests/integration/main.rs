@@ -7,6 +7,7 @@ mod aws_adapters;
 mod comparison;
 mod end_to_end;
 mod entity_processor;
+mod harness;
 mod migrations;
 mod scheduled_sync;
 mod store;
