@@ -7,6 +7,9 @@
 # Environment: as infra/scripts/test.sh (DATABASE_URL, TDS_CACHE_DIR, CARGO_TARGET_DIR). The release
 # build uses its own target dir ($TDS_CACHE_DIR/target-release-load) so the two cargo processes do
 # not wait on each other's lock.
+# Run nothing else that runs this workspace's tests against the same PostgreSQL meanwhile: sqlx::test
+# names each test's database after the test's path, so two suites at once create and drop the same
+# databases under each other ("already exists", "being accessed by other users").
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
