@@ -142,10 +142,7 @@ impl EntityWriter {
         deletions: &[Tombstone],
     ) -> Result<BatchReport, Failure> {
         if deletions.is_empty() {
-            return Ok(BatchReport {
-                kind,
-                rows: Vec::new(),
-            });
+            return Ok(nothing(kind));
         }
         let mut batch = self.begin().await?;
         let report = batch.tombstone(kind, deletions).await?;
@@ -313,10 +310,7 @@ impl WriteBatch<'_> {
         deletions: &[Tombstone],
     ) -> Result<BatchReport, Failure> {
         if deletions.is_empty() {
-            return Ok(BatchReport {
-                kind,
-                rows: Vec::new(),
-            });
+            return Ok(nothing(kind));
         }
         let report = self.tx.tombstone(kind, deletions).await?;
         entity_events(&report, &mut self.events);
@@ -333,6 +327,14 @@ impl WriteBatch<'_> {
         self.tx.commit().await?;
         self.writer.publish(self.events).await;
         Ok(())
+    }
+}
+
+/// The report of a write of no rows.
+fn nothing(kind: EntityKind) -> BatchReport {
+    BatchReport {
+        kind,
+        rows: Vec::new(),
     }
 }
 
