@@ -141,20 +141,35 @@ pub trait BlobStore: Send + Sync {
     fn get<'a>(&'a self, key: &'a str) -> PortFuture<'a, (String, Vec<u8>)>;
 }
 
+/// A monotonic clock; [`Instant::now`] unless a test injects another.
+pub type Clock = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// The process's monotonic clock.
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(Instant::now)
+}
+
 /// A [`SecretStore`] in front of another that keeps values for `ttl`, so a warm Lambda asks the
 /// backing store once per `ttl`, not once per invocation.
 pub struct CachedSecrets<S> {
     inner: S,
     ttl: Duration,
+    clock: Clock,
     cache: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl<S: SecretStore> CachedSecrets<S> {
     /// Caches `inner`'s values for `ttl`.
     pub fn new(inner: S, ttl: Duration) -> CachedSecrets<S> {
+        CachedSecrets::with_clock(inner, ttl, system_clock())
+    }
+
+    /// [`CachedSecrets::new`] on `clock` (tests move time forward by hand instead of sleeping).
+    pub fn with_clock(inner: S, ttl: Duration, clock: Clock) -> CachedSecrets<S> {
         CachedSecrets {
             inner,
             ttl,
+            clock,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -176,7 +191,7 @@ impl<S: SecretStore> SecretStore for CachedSecrets<S> {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(name)
-                .filter(|(at, _)| at.elapsed() < self.ttl)
+                .filter(|(at, _)| (self.clock)().saturating_duration_since(*at) < self.ttl)
                 .map(|(_, v)| v.clone());
             if let Some(v) = hit {
                 return Ok(v);
@@ -185,7 +200,7 @@ impl<S: SecretStore> SecretStore for CachedSecrets<S> {
             self.cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(name.to_string(), (Instant::now(), value.clone()));
+                .insert(name.to_string(), ((self.clock)(), value.clone()));
             Ok(value)
         })
     }

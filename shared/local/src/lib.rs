@@ -7,7 +7,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one at run time; tests pause it and move it by hand (no sleeping, no race
+// with a loaded machine's scheduler).
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tds_core::ports::{

@@ -9,7 +9,7 @@ use tds_core::ports::{
 };
 use tds_local::{DirBlobStore, LocalEventBus, LocalQueue, LocalRedrive, MemorySecrets};
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn visibility_timeout_receive_count_and_delete() {
     let q = LocalQueue::new("inbox", Duration::from_millis(80));
     let id = q.send("a".into()).await.unwrap();
@@ -26,7 +26,12 @@ async fn visibility_timeout_receive_count_and_delete() {
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.visible, stats.in_flight), (0, 1));
 
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::advance(Duration::from_millis(79)).await;
+    assert!(
+        q.receive(10).await.unwrap().is_empty(),
+        "still hidden just before the timeout"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
     let again = q.receive(10).await.unwrap();
     assert_eq!(
         again[0].receive_count, 2,
@@ -59,7 +64,7 @@ async fn visibility_timeout_receive_count_and_delete() {
         .is_err());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn messages_move_to_the_dead_letter_queue_after_max_receives_and_redrive_back() {
     let dlq = LocalQueue::new("dlq", Duration::from_secs(30));
     let q = LocalQueue::with_dead_letter("inbox", Duration::from_millis(20), dlq.clone(), 3);
@@ -67,7 +72,7 @@ async fn messages_move_to_the_dead_letter_queue_after_max_receives_and_redrive_b
     for n in 1..=3 {
         let got = q.receive(10).await.unwrap();
         assert_eq!(got[0].receive_count, n);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::advance(Duration::from_millis(20)).await;
     }
     // The 4th receive moves it instead of delivering it.
     assert!(q.receive(10).await.unwrap().is_empty());
@@ -104,12 +109,19 @@ async fn events_go_out_in_batches_of_ten() {
 #[tokio::test]
 async fn cached_secrets_ask_the_store_once_per_ttl() {
     let store = std::sync::Arc::new(MemorySecrets::new([("zoho".to_string(), "v1".to_string())]));
-    let cached = CachedSecrets::new(store.clone(), Duration::from_millis(100));
+    let now = std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+    let clock = {
+        let now = now.clone();
+        std::sync::Arc::new(move || *now.lock().unwrap())
+    };
+    let cached = CachedSecrets::with_clock(store.clone(), Duration::from_millis(100), clock);
     assert_eq!(cached.secret("zoho").await.unwrap(), "v1");
     assert_eq!(cached.secret("zoho").await.unwrap(), "v1");
     assert_eq!(store.reads(), 1, "served from the cache");
     store.set("zoho", "v2");
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    *now.lock().unwrap() += Duration::from_millis(99);
+    assert_eq!(cached.secret("zoho").await.unwrap(), "v1", "within the TTL");
+    *now.lock().unwrap() += Duration::from_millis(1);
     assert_eq!(
         cached.secret("zoho").await.unwrap(),
         "v2",
