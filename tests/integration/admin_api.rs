@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use tds_admin::{router, Admin, ROUTES};
 use tds_local::LocalRedrive;
+use tds_store::AlertSeverity;
 use tds_sync::SyncMode;
 
 use crate::harness::{harness, small_spec, Harness, ORG};
@@ -142,6 +143,20 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
     }
 
     // Shapes and behaviour of the main routes.
+    // The comparison above found the kinds this test never synced missing: its open critical drift
+    // alert makes TDS unhealthy (the parts themselves answer), and health says why.
+    let (s, health) = call(&base, "get", "/api/tds/health", Some(TOKEN), json!({})).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    assert_eq!(health["database"]["ok"], true, "{health}");
+    assert!(
+        health["reasons"]
+            .to_string()
+            .contains("critical drift alert"),
+        "{health}"
+    );
+    // Dealt with (resolved), TDS is healthy again.
+    h.store.resolve_alert(ORG, "drift").await.unwrap();
     let (s, health) = call(&base, "get", "/api/tds/health", Some(TOKEN), json!({})).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(health["status"], "healthy", "{health}");
@@ -395,4 +410,77 @@ fn admin_token_secrets_hold_one_token_or_a_rotation_list() {
         assert!(e.contains("at least 16 characters"), "{e}");
         assert!(!e.contains("misnamed"), "{e}");
     }
+}
+
+/// Health folds in TDS's own verdict about the data: an open critical drift alert is unhealthy, a
+/// warning degraded, and resolving it brings health back; each says why.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn health_reflects_open_drift_alerts_both_ways(pool: PgPool) {
+    let h = harness(pool, &small_spec(10), None).await;
+    let base = serve(&h).await;
+    let health = || async {
+        let (status, body) = call(&base, "get", "/api/tds/health", Some(TOKEN), json!({})).await;
+        (
+            status,
+            body["status"].as_str().unwrap_or_default().to_string(),
+            body,
+        )
+    };
+    let (status, level, body) = health().await;
+    assert_eq!(
+        (status, level.as_str()),
+        (StatusCode::OK, "healthy"),
+        "{body}"
+    );
+
+    let details = json!({"report_id": 1});
+    h.store
+        .raise_alert(
+            ORG,
+            AlertSeverity::Critical,
+            "drift",
+            "PostgreSQL matches Zoho at 47.0 %",
+            &details,
+            "drift",
+        )
+        .await
+        .unwrap();
+    let (status, level, body) = health().await;
+    assert_eq!(
+        (status, level.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy"),
+        "{body}"
+    );
+    let reasons = body["reasons"].to_string();
+    assert!(
+        reasons.contains("critical drift alert") && reasons.contains("47.0 %"),
+        "{reasons}"
+    );
+
+    // The same open alert lowered to a warning: degraded.
+    h.store
+        .raise_alert(
+            ORG,
+            AlertSeverity::Warning,
+            "drift",
+            "PostgreSQL matches Zoho at 93.0 %",
+            &details,
+            "drift",
+        )
+        .await
+        .unwrap();
+    let (status, level, body) = health().await;
+    assert_eq!(
+        (status, level.as_str()),
+        (StatusCode::OK, "degraded"),
+        "{body}"
+    );
+
+    h.store.resolve_alert(ORG, "drift").await.unwrap();
+    let (status, level, body) = health().await;
+    assert_eq!(
+        (status, level.as_str()),
+        (StatusCode::OK, "healthy"),
+        "{body}"
+    );
 }

@@ -300,6 +300,30 @@ async fn health(State(admin): Shared) -> Response {
             ));
         }
     }
+    // Open alerts are TDS's own verdict about the data (drift found by the comparison): a critical
+    // one makes TDS unhealthy, a warning degraded, whatever the parts above say.
+    let alerts = match admin.store.open_alerts().await {
+        Ok(alerts) => alerts,
+        Err(e) => {
+            level = level.max(HealthLevel::Degraded);
+            reasons.push(format!("open alerts could not be read: {e}"));
+            Vec::new()
+        }
+    };
+    for (org, alert) in &alerts {
+        let fold = match alert.severity.as_str() {
+            "critical" => HealthLevel::Unhealthy,
+            "warning" => HealthLevel::Degraded,
+            _ => HealthLevel::Healthy,
+        };
+        if fold > HealthLevel::Healthy {
+            level = level.max(fold);
+            reasons.push(format!(
+                "open {} {} alert for organisation {org}: {}",
+                alert.severity, alert.kind, alert.message
+            ));
+        }
+    }
     let status = level.as_str();
     let code = if level == HealthLevel::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
@@ -310,6 +334,7 @@ async fn health(State(admin): Shared) -> Response {
         code,
         Json(
             json!({"status": status, "reasons": reasons, "database": database, "queue": queue,
+                   "open_alerts": alerts.len(),
                        "zoho": zoho, "last_sync": last.as_ref().map(run_json)}),
         ),
     )

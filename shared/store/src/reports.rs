@@ -76,6 +76,14 @@ pub struct AlertRow {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+/// An open alert with its organisation.
+#[derive(sqlx::FromRow)]
+struct OpenAlert {
+    org_id: String,
+    #[sqlx(flatten)]
+    alert: AlertRow,
+}
+
 /// One statistics snapshot of one side.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct HistoryRow {
@@ -211,6 +219,19 @@ impl Store {
         .await
         .map(|_| ())
         .map_err(StoreError::db("resolve alert"))
+    }
+
+    /// Every open alert of every organisation, most severe first, with its organisation.
+    pub async fn open_alerts(&self) -> Result<Vec<(String, AlertRow)>, StoreError> {
+        let rows: Vec<OpenAlert> = sqlx::query_as(
+            "SELECT org_id, id, raised_at, severity, kind, message, resolved_at FROM tds_alerts
+             WHERE resolved_at IS NULL
+             ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("open alerts"))?;
+        Ok(rows.into_iter().map(|r| (r.org_id, r.alert)).collect())
     }
 
     /// The newest alerts of an organisation, open and resolved.
