@@ -433,18 +433,17 @@ async fn health_reflects_open_drift_alerts_both_ways(pool: PgPool) {
         "{body}"
     );
 
-    let details = json!({"report_id": 1});
-    h.store
-        .raise_alert(
-            ORG,
-            AlertSeverity::Critical,
-            "drift",
-            "PostgreSQL matches Zoho at 47.0 %",
-            &details,
-            "drift",
-        )
-        .await
-        .unwrap();
+    let drift = |severity: AlertSeverity, message: &'static str| {
+        let store = h.store.clone();
+        async move {
+            let details = json!({"report_id": 1});
+            store
+                .raise_alert(ORG, severity, "drift", message, &details, "drift")
+                .await
+                .unwrap();
+        }
+    };
+    drift(AlertSeverity::Critical, "PostgreSQL matches Zoho at 47.0 %").await;
     let (status, level, body) = health().await;
     assert_eq!(
         (status, level.as_str()),
@@ -458,17 +457,7 @@ async fn health_reflects_open_drift_alerts_both_ways(pool: PgPool) {
     );
 
     // The same open alert lowered to a warning: degraded.
-    h.store
-        .raise_alert(
-            ORG,
-            AlertSeverity::Warning,
-            "drift",
-            "PostgreSQL matches Zoho at 93.0 %",
-            &details,
-            "drift",
-        )
-        .await
-        .unwrap();
+    drift(AlertSeverity::Warning, "PostgreSQL matches Zoho at 93.0 %").await;
     let (status, level, body) = health().await;
     assert_eq!(
         (status, level.as_str()),
