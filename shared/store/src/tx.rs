@@ -12,14 +12,11 @@ use crate::{Store, StoreError};
 /// An open write transaction; dropped without [`WriteTx::commit`], it rolls back.
 pub struct WriteTx {
     tx: Transaction<'static, Postgres>,
-    statements: usize,
 }
 
 impl std::fmt::Debug for WriteTx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteTx")
-            .field("statements", &self.statements)
-            .finish()
+        f.debug_struct("WriteTx").finish_non_exhaustive()
     }
 }
 
@@ -31,7 +28,7 @@ impl Store {
             .begin()
             .await
             .map_err(StoreError::db("begin a transaction"))?;
-        Ok(WriteTx { tx, statements: 0 })
+        Ok(WriteTx { tx })
     }
 
     /// A connection of the pool (tested before it is handed out).
@@ -45,13 +42,7 @@ impl Store {
 
 impl WriteTx {
     fn conn(&mut self) -> &mut PgConnection {
-        self.statements += 1;
         &mut self.tx
-    }
-
-    /// Statements run in this transaction so far.
-    pub fn statements(&self) -> usize {
-        self.statements
     }
 
     /// [`Store::upsert`] in this transaction.

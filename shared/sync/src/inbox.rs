@@ -268,8 +268,7 @@ impl Processor {
     /// Completes one (organisation, kind) group from Zoho: what to write, what to tombstone, and the
     /// messages that already failed.
     async fn complete_group(&self, org: &str, kind: EntityKind, items: &[Work]) -> GroupPlan {
-        let mut results: Vec<Option<Result<Outcome, Failure>>> =
-            (0..items.len()).map(|_| None).collect();
+        let mut failed: Vec<(usize, Failure)> = Vec::new();
         let mut deletions: Vec<(usize, Tombstone)> = Vec::new();
         let mut records: Vec<(usize, Value)> = Vec::new();
 
@@ -303,9 +302,7 @@ impl Processor {
                     }
                     Err(e) => {
                         let f = Failure::from(e);
-                        for &i in &upserts {
-                            results[i] = Some(Err(f.clone()));
-                        }
+                        failed.extend(upserts.iter().map(|&i| (i, f.clone())));
                     }
                 }
             }
@@ -323,18 +320,14 @@ impl Processor {
                     {
                         Ok(record) => records.push((i, record)),
                         Err(e) if e.is_not_found() => deletions.push((i, gone_now(m))),
-                        Err(e) => results[i] = Some(Err(Failure::from(e))),
+                        Err(e) => failed.push((i, Failure::from(e))),
                     }
                 }
             }
         }
 
         GroupPlan {
-            failed: results
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, r)| Some((i, r?.err()?)))
-                .collect(),
+            failed,
             records,
             deletions,
         }

@@ -35,8 +35,6 @@ pub enum Freshness {
 pub struct Written {
     /// One entry per record given, in order: its row's outcome, or why it did not parse.
     pub records: Vec<Result<Outcome, String>>,
-    /// The stock rows written (items only), with their outcomes.
-    pub stock: Vec<(ItemStock, Outcome)>,
 }
 
 impl Written {
@@ -76,11 +74,6 @@ impl EntityWriter {
     /// The store written to.
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// The bus events go to.
-    pub fn events(&self) -> &Arc<dyn EventBus> {
-        &self.events
     }
 
     /// [`EntityWriter::write`] for records just read from Zoho, observed now.
@@ -200,7 +193,6 @@ impl WriteBatch<'_> {
     ) -> Result<Written, Failure> {
         let mut written = Written {
             records: Vec::with_capacity(records.len()),
-            stock: Vec::new(),
         };
         let mut slots = Vec::with_capacity(records.len());
         let mut rows = Vec::with_capacity(records.len());
@@ -258,7 +250,7 @@ impl WriteBatch<'_> {
             }
         }
         if !stock.is_empty() {
-            written.stock = self.write_stock(&stock).await?;
+            self.write_stock(&stock).await?;
         }
         if !books_with_rates.is_empty() {
             let listed: HashSet<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
