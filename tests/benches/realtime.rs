@@ -166,7 +166,7 @@ fn invoice_messages(prefix: &str, range: std::ops::Range<usize>) -> Vec<Incoming
 }
 
 /// entity-processor at the template's batch sizes: messages/s, statements and connection
-/// acquisitions (each one round trip for the pool's connection test) per batch, and the ratio to a
+/// tests (one round trip each, for a connection idle past `tds_store::PING_IDLE_AFTER`) per batch, and the ratio to a
 /// raw COPY of the same rows in batches of the same size, in the same run.
 async fn processor_phase() {
     let n = tds_tests::env_or::<usize>("TDS_BENCH_MESSAGES", 20_000);

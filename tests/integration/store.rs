@@ -855,3 +855,63 @@ async fn sync_runs_are_recorded_and_cursors_only_move_forward(pool: PgPool) {
         "per (org, entity)"
     );
 }
+
+/// A receipt is written with its change; a redelivery of an applied key keeps the first outcome, and
+/// one that was recorded unapplied (retried) takes the outcome of the delivery that applied it.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let receipt = |key: &str, message: &str, outcome: Option<Outcome>| tds_store::NewReceipt {
+        org_id: "org".into(),
+        entity: "invoice".into(),
+        zoho_id: "1".into(),
+        action: "edited",
+        dedupe_key: key.into(),
+        last_modified_time: Some(base_time()),
+        message_id: message.into(),
+        received_at: base_time(),
+        outcome,
+    };
+    let write = |receipts: Vec<tds_store::NewReceipt>| {
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.record_receipts(&receipts).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    // "a" applied; "b" failed and will be retried; a rolled-back write records nothing.
+    write(vec![
+        receipt("a", "m1", Some(Outcome::Inserted)),
+        receipt("b", "m1", None),
+    ])
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    tx.record_receipts(&[receipt("c", "m1", Some(Outcome::Inserted))])
+        .await
+        .unwrap();
+    drop(tx);
+    let applied = store.applied_receipts(&["a", "b", "c"]).await.unwrap();
+    assert_eq!(applied, ["a".to_string()].into_iter().collect());
+
+    // Redeliveries: "a" stays inserted; "b" is now applied; in-batch duplicates collapse.
+    write(vec![
+        receipt("a", "m2", Some(Outcome::Unchanged)),
+        receipt("b", "m2", Some(Outcome::Updated)),
+        receipt("b", "m2", None),
+    ])
+    .await;
+    let rows: Vec<(String, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT dedupe_key, message_id, outcome, processed_at IS NOT NULL FROM tds_webhook_receipts ORDER BY dedupe_key",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("a".into(), "m2".into(), Some("inserted".into()), true),
+            ("b".into(), "m2".into(), Some("updated".into()), true),
+        ]
+    );
+}

@@ -10,8 +10,8 @@ use tds_core::{Item, VersionedRow};
 
 pub use tds_zoho_sim::Rng;
 
-/// Connections handed out by benchmark pools (each is tested with a round trip first, as the
-/// store's production pool does).
+/// Connection tests (one round trip each) made by benchmark pools: as the store's production pool,
+/// only connections idle past `tds_store::PING_IDLE_AFTER` are tested.
 pub static ACQUIRES: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
     std::sync::LazyLock::new(Default::default);
 
@@ -173,11 +173,19 @@ impl BenchDatabase {
             .unwrap_or("");
         let url = format!("{}/{name}{query}", &base_url[..path_start]);
         let acquires = ACQUIRES.clone();
+        // As tds_store::Store::connect_lazy: a connection is tested only after it sat idle.
         let pool = PgPoolOptions::new()
             .max_connections(connections)
-            .before_acquire(move |_, _| {
-                acquires.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Box::pin(async { Ok(true) })
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                let acquires = acquires.clone();
+                Box::pin(async move {
+                    if tds_store::needs_ping(&meta) {
+                        acquires.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
             })
             .connect_with(
                 url.parse::<sqlx::postgres::PgConnectOptions>()

@@ -40,6 +40,17 @@ pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 /// while it was paged, a misrouted webhook). Younger tombstones may be newer than the read.
 pub const RESTORE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// A pooled connection idle longer than this is tested (one round trip) before it is handed out.
+pub const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a pooled connection must be tested before use: only one that sat idle past
+/// [`PING_IDLE_AFTER`] (a thawed Lambda sandbox, a quiet stretch), where the server or a proxy may
+/// have dropped it. Back-to-back batches reuse a connection without the extra round trip; a
+/// connection that breaks mid-batch fails the batch retriably, so nothing is lost either way.
+pub fn needs_ping(meta: &sqlx::pool::PoolConnectionMetadata) -> bool {
+    meta.idle_for >= PING_IDLE_AFTER
+}
+
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
@@ -60,7 +71,15 @@ impl Store {
             .acquire_timeout(config.acquire_timeout)
             .idle_timeout(Some(config.idle_timeout))
             .max_lifetime(Some(config.max_lifetime))
-            .test_before_acquire(true)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if needs_ping(&meta) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         Ok(Store { pool })
     }

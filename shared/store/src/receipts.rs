@@ -1,6 +1,7 @@
-//! Webhook receipts (`tds_webhook_receipts`): one row per delivery's dedupe key, written before the
-//! change is applied and marked with its outcome after, so a redelivered or duplicated webhook is
-//! recognised and not applied twice.
+//! Webhook receipts (`tds_webhook_receipts`): one row per delivery's dedupe key, written in the same
+//! transaction as the change it carried (with the row's outcome), so a redelivered or duplicated
+//! webhook is recognised and not applied (nor re-fetched from Zoho) twice. A delivery that could not
+//! be applied in a committed batch keeps a receipt without `processed_at`.
 
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -27,72 +28,71 @@ pub struct NewReceipt {
     pub message_id: String,
     /// When webhook-ingest accepted it.
     pub received_at: DateTime<Utc>,
+    /// What applying it did to the row; `None` when it was not applied (it will be retried or
+    /// dead-lettered).
+    pub outcome: Option<Outcome>,
 }
 
 impl Store {
-    /// Records the receipts of a batch in one statement; returns the dedupe keys not yet applied
-    /// (new ones, and ones recorded before whose change was never marked applied).
-    pub async fn record_receipts(
+    /// Of `dedupe_keys`, those whose delivery has already been applied (one statement).
+    pub async fn applied_receipts(
         &self,
-        receipts: &[NewReceipt],
+        dedupe_keys: &[&str],
     ) -> Result<HashSet<String>, StoreError> {
-        if receipts.is_empty() {
+        if dedupe_keys.is_empty() {
             return Ok(HashSet::new());
         }
-        let rows: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "INSERT INTO tds_webhook_receipts (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at)
-             SELECT DISTINCT ON (dedupe_key) * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                                          $6::timestamptz[], $7::text[], $8::timestamptz[])
-                  AS t(org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at)
-             ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id
-             RETURNING dedupe_key, processed_at",
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT dedupe_key FROM tds_webhook_receipts
+             WHERE dedupe_key = ANY($1::text[]) AND processed_at IS NOT NULL",
         )
-        .bind(receipts.iter().map(|r| r.org_id.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.zoho_id.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.action).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.last_modified_time).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.received_at).collect::<Vec<_>>())
+        .bind(dedupe_keys)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("webhook receipts"))?;
-        Ok(rows
-            .into_iter()
-            .filter(|(_, at)| at.is_none())
-            .map(|(key, _)| key)
-            .collect())
-    }
-
-    /// Marks applied receipts with their outcome ([`Outcome::label`]) in one statement.
-    pub async fn mark_receipts_applied(
-        &self,
-        done: &[(String, Outcome)],
-    ) -> Result<(), StoreError> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.acquire().await?;
-        mark_applied(&mut conn, done).await
+        Ok(keys.into_iter().collect())
     }
 }
 
-/// [`Store::mark_receipts_applied`] on `conn`.
-pub(crate) async fn mark_applied(
+/// Records `receipts` on `conn` in one statement: new keys are inserted, an existing key takes the
+/// latest carrying message and, if it was not applied yet, this outcome. A key that was applied
+/// keeps its first outcome and time.
+pub(crate) async fn record(
     conn: &mut sqlx::PgConnection,
-    done: &[(String, Outcome)],
+    receipts: &[NewReceipt],
 ) -> Result<(), StoreError> {
-    let (keys, outcomes): (Vec<&str>, Vec<&str>) =
-        done.iter().map(|(k, o)| (k.as_str(), o.label())).unzip();
+    if receipts.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "UPDATE tds_webhook_receipts r SET processed_at = clock_timestamp(), outcome = u.outcome
-         FROM UNNEST($1::text[], $2::text[]) AS u(dedupe_key, outcome) WHERE r.dedupe_key = u.dedupe_key",
+        "INSERT INTO tds_webhook_receipts AS r
+                (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at,
+                 outcome, processed_at)
+         SELECT DISTINCT ON (dedupe_key) t.*, CASE WHEN t.outcome IS NULL THEN NULL ELSE clock_timestamp() END
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::text[], $8::timestamptz[], $9::text[])
+              AS t(org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at, outcome)
+         ORDER BY dedupe_key, outcome NULLS LAST
+         ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id,
+                outcome = COALESCE(r.outcome, EXCLUDED.outcome),
+                processed_at = COALESCE(r.processed_at, EXCLUDED.processed_at)",
     )
-    .bind(keys)
-    .bind(outcomes)
+    .bind(receipts.iter().map(|r| r.org_id.as_str()).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.zoho_id.as_str()).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.action).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.last_modified_time).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.received_at).collect::<Vec<_>>())
+    .bind(
+        receipts
+            .iter()
+            .map(|r| r.outcome.as_ref().map(Outcome::label))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await
     .map(|_| ())
-    .map_err(StoreError::db("mark webhook receipts"))
+    .map_err(StoreError::db("webhook receipts"))
 }

@@ -6,7 +6,7 @@
 use sqlx::{PgConnection, Postgres, Transaction};
 use tds_core::{Entity, EntityKind, VersionedRow};
 
-use crate::upsert::{BatchReport, Outcome, Tombstone};
+use crate::upsert::{BatchReport, Tombstone};
 use crate::{Store, StoreError};
 
 /// An open write transaction; dropped without [`WriteTx::commit`], it rolls back.
@@ -79,15 +79,13 @@ impl WriteTx {
         crate::read::rate_ids_of_books(self.conn(), org_id, pricebook_ids).await
     }
 
-    /// [`Store::mark_receipts_applied`] in this transaction.
-    pub async fn mark_receipts_applied(
+    /// Records webhook receipts with their outcomes, in one statement, in this transaction (see
+    /// [`crate::NewReceipt`]).
+    pub async fn record_receipts(
         &mut self,
-        done: &[(String, Outcome)],
+        receipts: &[crate::NewReceipt],
     ) -> Result<(), StoreError> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        crate::receipts::mark_applied(self.conn(), done).await
+        crate::receipts::record(self.conn(), receipts).await
     }
 
     /// Commits every write of the transaction.

@@ -2,11 +2,12 @@
 //!
 //! Each body is parsed once into an [`InboxBody`]: a webhook inbox message, a sync job (handed to the
 //! [`SyncRunner`]), or unreadable (dead-lettered with the reason); a dead letter moved back by a
-//! redrive is unwrapped first. Webhooks are deduped against their receipts (one statement per batch),
+//! redrive is unwrapped first. Webhooks are deduped against their receipts (one read per batch),
 //! grouped per (organisation, kind), completed where the payload lacks what the detail GET has (items
 //! in bulk by `/itemdetails`; documents without line items, contacts, price books without rates and
 //! payloads without Zoho's time by their detail GET; a record Zoho no longer has becomes a tombstone
-//! as of now) and written through the [`EntityWriter`]; receipts are then marked with each outcome.
+//! as of now) and written through the [`EntityWriter`], in one transaction with each message's
+//! receipt and outcome.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -39,6 +40,10 @@ pub enum InboxBody {
 impl InboxBody {
     /// Parses a body (already unwrapped from a dead-letter wrapper).
     pub fn parse(body: &str) -> InboxBody {
+        // The common case first, straight into its struct (no intermediate `Value`).
+        if let Ok(m) = serde_json::from_str::<InboxMessage>(body) {
+            return InboxBody::Webhook(Box::new(m));
+        }
         let value: Value = match serde_json::from_str(body) {
             Ok(v) => v,
             Err(e) => return InboxBody::Unreadable(format!("not an inbox message: {e}")),
@@ -126,13 +131,20 @@ impl Processor {
             out[index] = Some(disposition);
         }
 
-        // Duplicates of messages already applied (or earlier in this batch) are done.
+        // Duplicates of messages already applied (or earlier in this batch) are done. Receipts are
+        // read only when a message would cost a Zoho call: re-applying a complete payload is a
+        // no-op under the version gate, and its receipt keeps the first outcome.
         let mut fresh = Vec::new();
-        match self.receive_all(&work, &batch).await {
-            Ok(unprocessed) => {
+        let keys: Vec<&str> = if work.iter().any(|w| asks_zoho(&w.message)) {
+            work.iter().map(|w| w.message.dedupe_key.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        match self.store().applied_receipts(&keys).await {
+            Ok(applied) => {
                 let mut seen = HashSet::new();
                 for w in work {
-                    if unprocessed.contains(&w.message.dedupe_key)
+                    if !applied.contains(&w.message.dedupe_key)
                         && seen.insert(w.message.dedupe_key.clone())
                     {
                         fresh.push(w);
@@ -161,16 +173,20 @@ impl Processor {
         // one group's failure does not hold back the others.
         let mut planned = Vec::with_capacity(groups.len());
         for ((org, kind), items) in groups {
-            let plan = self.complete_group(&org, kind, &items).await;
+            let mut items = items;
+            let plan = self.complete_group(&org, kind, &mut items).await;
             planned.push((org, kind, items, plan));
         }
-        let results = match self.write_groups(&planned).await {
+        let message_ids: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
+        // Records are kept for the group-by-group retry only when there is more than one group.
+        let keep = planned.len() > 1;
+        let results = match self.write_groups(&mut planned, &message_ids, keep).await {
             Ok(results) => results,
             Err(f) if planned.len() > 1 => {
                 tracing::warn!(error = %f, groups = planned.len(), "batch write failed: writing group by group");
                 let mut results = Vec::with_capacity(planned.len());
-                for group in planned.chunks(1) {
-                    match self.write_groups(group).await {
+                for group in planned.chunks_mut(1) {
+                    match self.write_groups(group, &message_ids, false).await {
                         Ok(mut r) => results.append(&mut r),
                         Err(f) => results.push(vec![Err(f); group[0].2.len()]),
                     }
@@ -214,36 +230,6 @@ impl Processor {
         }
     }
 
-    /// Records the receipts of a batch in one statement; returns the dedupe keys not yet applied.
-    async fn receive_all(
-        &self,
-        work: &[Work],
-        batch: &[Incoming],
-    ) -> Result<HashSet<String>, tds_store::StoreError> {
-        let receipts: Vec<NewReceipt> = work
-            .iter()
-            .map(|w| {
-                let m = &w.message;
-                NewReceipt {
-                    org_id: m.org_id.clone(),
-                    entity: m.kind.as_str().to_string(),
-                    zoho_id: m.zoho_id.clone(),
-                    action: match m.action {
-                        Action::Created => "created",
-                        Action::Edited => "edited",
-                        Action::Upserted => "upserted",
-                        Action::Deleted => "deleted",
-                    },
-                    dedupe_key: m.dedupe_key.clone(),
-                    last_modified_time: m.last_modified_time,
-                    message_id: batch[w.index].message_id.clone(),
-                    received_at: m.received_at,
-                }
-            })
-            .collect();
-        self.store().record_receipts(&receipts).await
-    }
-
     /// Sends `body` to the dead-letter queue as `{"reason", "failed_at", "original": body}`; a
     /// redrive moves that back to the inbox, where [`unwrap_dead_letter`] recovers `body`.
     async fn dead_letter(&self, body: &str, reason: &str) -> Disposition {
@@ -267,7 +253,8 @@ impl Processor {
 
     /// Completes one (organisation, kind) group from Zoho: what to write, what to tombstone, and the
     /// messages that already failed.
-    async fn complete_group(&self, org: &str, kind: EntityKind, items: &[Work]) -> GroupPlan {
+    /// Complete payloads are moved into the plan (a message's payload is not read after this).
+    async fn complete_group(&self, org: &str, kind: EntityKind, items: &mut [Work]) -> GroupPlan {
         let mut failed: Vec<(usize, Failure)> = Vec::new();
         let mut deletions: Vec<(usize, Tombstone)> = Vec::new();
         let mut records: Vec<(usize, Value)> = Vec::new();
@@ -308,9 +295,9 @@ impl Processor {
             }
             _ => {
                 for &i in &upserts {
-                    let m = &items[i].message;
+                    let m = &mut items[i].message;
                     if !needs_refetch(kind, &m.payload) {
-                        records.push((i, m.payload.clone()));
+                        records.push((i, std::mem::take(&mut m.payload)));
                         continue;
                     }
                     match self
@@ -333,15 +320,19 @@ impl Processor {
         }
     }
 
-    /// Writes completed groups in one transaction with the receipts of what was applied; one result
-    /// (the row's outcome) per message of each group. An error means nothing was written.
+    /// Writes completed groups in one transaction with the receipts of their messages (`message_ids`:
+    /// the batch's queue message ids by index); one result (the row's outcome) per message of each
+    /// group. An error means nothing was written. The records are moved out of the plans unless
+    /// `keep` (for a retry).
     async fn write_groups(
         &self,
-        groups: &[(String, EntityKind, Vec<Work>, GroupPlan)],
+        groups: &mut [(String, EntityKind, Vec<Work>, GroupPlan)],
+        message_ids: &[&str],
+        keep: bool,
     ) -> Result<Vec<Vec<Result<Outcome, Failure>>>, Failure> {
         let mut batch = self.writer.begin().await?;
         let mut all = Vec::with_capacity(groups.len());
-        let mut applied: Vec<(String, Outcome)> = Vec::new();
+        let mut receipts: Vec<NewReceipt> = Vec::new();
         for (org, kind, items, plan) in groups {
             let mut results: Vec<Result<Outcome, Failure>> = (0..items.len())
                 .map(|_| Err(Failure::Retry("not applied".into())))
@@ -351,10 +342,14 @@ impl Processor {
             }
             if !plan.records.is_empty() {
                 // Each record versioned by its arrival where Zoho gives no time.
-                let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = plan
-                    .records
-                    .iter()
-                    .map(|(i, r)| (*i, (r.clone(), items[*i].message.received_at)))
+                let records = if keep {
+                    plan.records.clone()
+                } else {
+                    std::mem::take(&mut plan.records)
+                };
+                let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = records
+                    .into_iter()
+                    .map(|(i, r)| (i, (r, items[i].message.received_at)))
                     .unzip();
                 let written = batch.write(org, *kind, values, Freshness::Received).await?;
                 for (i, r) in slots.into_iter().zip(written.records) {
@@ -370,13 +365,11 @@ impl Processor {
                 }
             }
             for (w, r) in items.iter().zip(&results) {
-                if let Ok(outcome) = r {
-                    applied.push((w.message.dedupe_key.clone(), outcome.clone()));
-                }
+                receipts.push(receipt(&w.message, message_ids[w.index], r.as_ref().ok()));
             }
             all.push(results);
         }
-        batch.tx().mark_receipts_applied(&applied).await?;
+        batch.tx().record_receipts(&receipts).await?;
         batch.commit().await?;
         Ok(all)
     }
@@ -390,6 +383,31 @@ struct GroupPlan {
     records: Vec<(usize, Value)>,
     /// Deletions to record, by index in the group.
     deletions: Vec<(usize, Tombstone)>,
+}
+
+/// Whether applying `m` needs a Zoho call (items are always read in bulk by `/itemdetails`).
+fn asks_zoho(m: &InboxMessage) -> bool {
+    m.action != Action::Deleted && (m.kind == EntityKind::Item || needs_refetch(m.kind, &m.payload))
+}
+
+/// The receipt of `m`, carried by queue message `message_id`, applied with `outcome` (or not).
+fn receipt(m: &InboxMessage, message_id: &str, outcome: Option<&Outcome>) -> NewReceipt {
+    NewReceipt {
+        org_id: m.org_id.clone(),
+        entity: m.kind.as_str().to_string(),
+        zoho_id: m.zoho_id.clone(),
+        action: match m.action {
+            Action::Created => "created",
+            Action::Edited => "edited",
+            Action::Upserted => "upserted",
+            Action::Deleted => "deleted",
+        },
+        dedupe_key: m.dedupe_key.clone(),
+        last_modified_time: m.last_modified_time,
+        message_id: message_id.to_string(),
+        received_at: m.received_at,
+        outcome: outcome.cloned(),
+    }
 }
 
 /// The tombstone of a Deleted webhook: deleted when Zoho said so.
