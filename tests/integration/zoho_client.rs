@@ -567,19 +567,34 @@ async fn budget_child_process() {
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn webhook_refetches_go_before_polling(pool: PgPool) {
+    // The rule itself is unit-tested on explicit times (`tds_zoho::budget` tests); this checks the
+    // wiring through the database with a window wide enough for a loaded machine.
     let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
     let mut settings = fast_settings();
     settings.budget = BudgetSettings {
         per_minute_limit: 4,
-        window: Duration::from_millis(800),
+        window: Duration::from_secs(3),
         ..BudgetSettings::default()
     };
-    let client = Arc::new(client_for(&sim, pool, settings));
+    let client = Arc::new(client_for(&sim, pool.clone(), settings));
     for _ in 0..4 {
         items_page(&client).await.unwrap();
     }
-    // The window is full. A webhook re-fetch that starts waiting claims the next slot ahead of polls
-    // that started waiting first.
+    let decided = || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                "SELECT updated_at FROM tds_rate_budget WHERE org_id = $1",
+            )
+            .bind(ORG)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let before = decided().await;
+    // The window is full. A webhook re-fetch that starts waiting claims the next slot ahead of a
+    // poll that started waiting first.
     let poller = {
         let client = client.clone();
         tokio::spawn(async move {
@@ -590,7 +605,12 @@ async fn webhook_refetches_go_before_polling(pool: PgPool) {
             Instant::now()
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Until the poll has been told to wait (its decision touches the budget row).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while decided().await == before {
+        assert!(Instant::now() < deadline, "the poll never asked the budget");
+        tokio::task::yield_now().await;
+    }
     let hook = {
         let client = client.clone();
         tokio::spawn(async move {
@@ -699,21 +719,28 @@ async fn listing_ten_thousand_items_takes_exactly_fifty_calls(pool: PgPool) {
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn tokens_are_refreshed_before_they_expire(pool: PgPool) {
+    // Zoho's tokens live an hour. No window here depends on how fast the machine is: a token is
+    // either well inside its life (reused) or, for a client that refreshes an hour early, always
+    // inside the early window (refreshed before every call, never sent expired).
     let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
-    sim.sim.configure(|c| c.token_ttl_secs = 3);
-    let mut settings = fast_settings();
-    settings.tokens.refresh_early = Duration::from_secs(2);
-    let client = client_for(&sim, pool, settings);
+    sim.sim.configure(|c| c.token_ttl_secs = 3600);
+    let client = client_for(&sim, pool.clone(), fast_settings());
     items_page(&client).await.unwrap();
     items_page(&client).await.unwrap();
     assert_eq!(sim.sim.stats().token_refreshes, 1, "still fresh: reused");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    items_page(&client).await.unwrap();
-    let stats = sim.sim.stats();
+
+    let mut early = fast_settings();
+    early.tokens.refresh_early = Duration::from_secs(3600);
+    let early = client_for(&sim, pool, early);
+    items_page(&early).await.unwrap();
     assert_eq!(
-        stats.token_refreshes, 2,
-        "refreshed inside the early window"
+        sim.sim.stats().token_refreshes,
+        2,
+        "the shared token is inside this client's early window: refreshed"
     );
+    items_page(&early).await.unwrap();
+    let stats = sim.sim.stats();
+    assert_eq!(stats.token_refreshes, 3, "and again before the next call");
     assert_eq!(
         stats.unauthorized, 0,
         "no call ever went out with an expired token"

@@ -834,12 +834,20 @@ async fn receiver() -> (
     (url, seen)
 }
 
+/// Waits until `seen` holds `n` deliveries; fails after 10 s.
 async fn wait_for<T>(seen: &std::sync::Mutex<Vec<T>>, n: usize) {
-    for _ in 0..100 {
-        if seen.lock().unwrap().len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_until(|| seen.lock().unwrap().len() >= n, "deliveries").await
+}
+
+/// Waits until `done()`; fails naming `what` after 10 s.
+async fn wait_until(done: impl Fn() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -921,13 +929,7 @@ async fn changes_are_delivered_as_zoho_webhooks() {
     assert_eq!(payload["invoice"]["invoice_number"], "INV-NEW");
     assert!(payload["invoice"]["invoice_id"].is_string());
     assert!(got[2].0.ends_with("?action=deleted"));
-    for _ in 0..50 {
-        if sim.sim.stats().webhooks_sent == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(sim.sim.stats().webhooks_sent, 3);
+    wait_until(|| sim.sim.stats().webhooks_sent == 3, "3 webhooks sent").await;
 
     // Form bodies, duplicates, drops, reordering.
     sim.sim
@@ -1009,9 +1011,8 @@ async fn changes_are_delivered_as_zoho_webhooks() {
             serde_json::from_value(json!({"item_id": items[3], "rate": 3})).unwrap(),
         )
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(seen.lock().unwrap().is_empty());
-    assert_eq!(sim.sim.stats().webhooks_dropped, 1);
+    wait_until(|| sim.sim.stats().webhooks_dropped == 1, "the drop").await;
+    assert!(seen.lock().unwrap().is_empty(), "dropped, not delivered");
 
     sim.sim
         .configure_webhooks(Some(tds_zoho_sim::WebhookConfig {
@@ -1020,6 +1021,7 @@ async fn changes_are_delivered_as_zoho_webhooks() {
             ..Default::default()
         }));
     seen.lock().unwrap().clear();
+    let changed = std::time::Instant::now();
     sim.sim
         .upsert(
             ORG,
@@ -1027,11 +1029,10 @@ async fn changes_are_delivered_as_zoho_webhooks() {
             serde_json::from_value(json!({"item_id": items[4], "rate": 4})).unwrap(),
         )
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "not yet: delivery is delayed"
-    );
     wait_for(&seen, 1).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "delivered late");
+    assert!(
+        changed.elapsed() >= Duration::from_millis(400),
+        "delivered no earlier than the delay"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "delivered once");
 }

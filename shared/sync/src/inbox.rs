@@ -74,6 +74,8 @@ pub struct Processor {
 struct Work {
     index: usize,
     message: InboxMessage,
+    /// The payload lacks what the detail GET has ([`needs_refetch`]), decided once.
+    refetch: bool,
 }
 
 impl Processor {
@@ -114,9 +116,11 @@ impl Processor {
         for (index, body) in bodies.iter().map(|b| b.as_ref()).enumerate() {
             let disposition = match InboxBody::parse(body) {
                 InboxBody::Webhook(message) => {
+                    let refetch = needs_refetch(message.kind, &message.payload);
                     work.push(Work {
                         index,
                         message: *message,
+                        refetch,
                     });
                     continue;
                 }
@@ -135,7 +139,7 @@ impl Processor {
         // read only when a message would cost a Zoho call: re-applying a complete payload is a
         // no-op under the version gate, and its receipt keeps the first outcome.
         let mut fresh = Vec::new();
-        let keys: Vec<&str> = if work.iter().any(|w| asks_zoho(&w.message)) {
+        let keys: Vec<&str> = if work.iter().any(Work::asks_zoho) {
             work.iter().map(|w| w.message.dedupe_key.as_str()).collect()
         } else {
             Vec::new()
@@ -295,8 +299,9 @@ impl Processor {
             }
             _ => {
                 for &i in &upserts {
+                    let refetch = items[i].refetch;
                     let m = &mut items[i].message;
-                    if !needs_refetch(kind, &m.payload) {
+                    if !refetch {
                         records.push((i, std::mem::take(&mut m.payload)));
                         continue;
                     }
@@ -385,9 +390,12 @@ struct GroupPlan {
     deletions: Vec<(usize, Tombstone)>,
 }
 
-/// Whether applying `m` needs a Zoho call (items are always read in bulk by `/itemdetails`).
-fn asks_zoho(m: &InboxMessage) -> bool {
-    m.action != Action::Deleted && (m.kind == EntityKind::Item || needs_refetch(m.kind, &m.payload))
+impl Work {
+    /// Whether applying it needs a Zoho call (items are always read in bulk by `/itemdetails`).
+    fn asks_zoho(&self) -> bool {
+        let m = &self.message;
+        m.action != Action::Deleted && (m.kind == EntityKind::Item || self.refetch)
+    }
 }
 
 /// The receipt of `m`, carried by queue message `message_id`, applied with `outcome` (or not).

@@ -75,9 +75,98 @@ pub struct RateBudget {
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
+#[derive(Debug, PartialEq)]
 enum Decision {
     Granted,
     Wait(Duration),
+}
+
+/// An organisation's budget row, read under its lock, with the database's time.
+#[derive(Debug, Clone)]
+struct BudgetState {
+    now: DateTime<Utc>,
+    grants: Vec<DateTime<Utc>>,
+    limit: i32,
+    window_ms: i32,
+    blocked_until: Option<DateTime<Utc>>,
+    daily_remaining: Option<i32>,
+    daily_reset_at: Option<DateTime<Utc>>,
+    claim_until: Option<DateTime<Utc>>,
+}
+
+/// A decision and what it writes back to the row.
+#[derive(Debug)]
+struct Verdict {
+    decision: Decision,
+    /// The grants still inside the window (plus this one when granted).
+    kept: Vec<DateTime<Utc>>,
+    claim_until: Option<DateTime<Utc>>,
+    daily_remaining: Option<i32>,
+}
+
+/// The budget's rule (see the module docs), as a function of the row and the time in it: `Err` with
+/// the reset time when the daily quota is used up.
+fn judge(
+    state: BudgetState,
+    priority: Priority,
+    settings: &BudgetSettings,
+) -> Result<Verdict, DateTime<Utc>> {
+    let now = state.now;
+    let window = chrono::Duration::milliseconds(i64::from(state.window_ms));
+    let mut kept: Vec<DateTime<Utc>> = state
+        .grants
+        .into_iter()
+        .filter(|g| *g > now - window)
+        .collect();
+    kept.sort();
+
+    if let (Some(0), Some(reset_at)) = (state.daily_remaining, state.daily_reset_at) {
+        if reset_at > now {
+            return Err(reset_at);
+        }
+    }
+    let blocked = state
+        .blocked_until
+        .filter(|b| *b > now)
+        .map(|b| Decision::Wait(to_std(b - now)));
+    let yielding = state
+        .claim_until
+        .filter(|c| priority < Priority::Webhook && *c > now)
+        .map(|c| Decision::Wait(to_std(c - now)));
+    let allowed = match priority {
+        Priority::Compare => {
+            ((f64::from(state.limit) * settings.low_priority_share).floor() as usize).max(1)
+        }
+        _ => state.limit.max(1) as usize,
+    };
+    let mut claim_until = state.claim_until;
+    let decision = match blocked.or(yielding) {
+        Some(d) => d,
+        None if kept.len() < allowed => {
+            kept.push(now);
+            Decision::Granted
+        }
+        None => {
+            // The slot frees when the grant `allowed` places from the end leaves the window.
+            let frees_at = kept[kept.len() - allowed] + window;
+            if priority == Priority::Webhook {
+                claim_until = Some(
+                    now + chrono::Duration::from_std(settings.priority_claim).unwrap_or_default(),
+                );
+            }
+            Decision::Wait(to_std(frees_at - now).max(Duration::from_millis(1)))
+        }
+    };
+    let daily_remaining = match (&decision, state.daily_remaining) {
+        (Decision::Granted, Some(r)) => Some((r - 1).max(0)),
+        (_, r) => r,
+    };
+    Ok(Verdict {
+        decision,
+        kept,
+        claim_until,
+        daily_remaining,
+    })
 }
 
 fn to_std(d: chrono::Duration) -> Duration {
@@ -190,65 +279,30 @@ impl RateBudget {
         .await
         .map_err(ZohoError::db("rate budget"))?;
         let get = |e| ZohoError::db("rate budget")(e);
-        let now: DateTime<Utc> = row.try_get("now").map_err(get)?;
-        let grants: Vec<DateTime<Utc>> = row.try_get("grants").map_err(get)?;
-        let limit: i32 = row.try_get("per_minute_limit").map_err(get)?;
-        let window_ms: i32 = row.try_get("window_ms").map_err(get)?;
-        let blocked_until: Option<DateTime<Utc>> = row.try_get("blocked_until").map_err(get)?;
-        let daily_remaining: Option<i32> = row.try_get("daily_remaining").map_err(get)?;
-        let daily_reset_at: Option<DateTime<Utc>> = row.try_get("daily_reset_at").map_err(get)?;
-        let claim_until: Option<DateTime<Utc>> =
-            row.try_get("priority_claim_until").map_err(get)?;
-
-        let window = chrono::Duration::milliseconds(i64::from(window_ms));
-        let mut kept: Vec<DateTime<Utc>> =
-            grants.into_iter().filter(|g| *g > now - window).collect();
-        kept.sort();
-
-        if let (Some(0), Some(reset_at)) = (daily_remaining, daily_reset_at) {
-            if reset_at > now {
+        let state = BudgetState {
+            now: row.try_get("now").map_err(get)?,
+            grants: row.try_get("grants").map_err(get)?,
+            limit: row.try_get("per_minute_limit").map_err(get)?,
+            window_ms: row.try_get("window_ms").map_err(get)?,
+            blocked_until: row.try_get("blocked_until").map_err(get)?,
+            daily_remaining: row.try_get("daily_remaining").map_err(get)?,
+            daily_reset_at: row.try_get("daily_reset_at").map_err(get)?,
+            claim_until: row.try_get("priority_claim_until").map_err(get)?,
+        };
+        let Verdict {
+            decision,
+            kept,
+            claim_until: new_claim,
+            daily_remaining: remaining,
+        } = match judge(state, priority, &self.settings) {
+            Ok(verdict) => verdict,
+            Err(reset_at) => {
                 tx.commit().await.map_err(ZohoError::db("rate budget"))?;
                 return Err(ZohoError::DailyQuotaExhausted {
                     org: org.to_string(),
                     reset_at,
                 });
             }
-        }
-        let blocked = blocked_until
-            .filter(|b| *b > now)
-            .map(|b| Decision::Wait(to_std(b - now)));
-        let yielding = claim_until
-            .filter(|c| priority < Priority::Webhook && *c > now)
-            .map(|c| Decision::Wait(to_std(c - now)));
-        let decision = blocked.or(yielding);
-        let allowed = match priority {
-            Priority::Compare => {
-                ((f64::from(limit) * self.settings.low_priority_share).floor() as usize).max(1)
-            }
-            _ => limit.max(1) as usize,
-        };
-        let mut new_claim = claim_until;
-        let decision = match decision {
-            Some(d) => d,
-            None if kept.len() < allowed => {
-                kept.push(now);
-                Decision::Granted
-            }
-            None => {
-                // The slot frees when the grant `allowed` places from the end leaves the window.
-                let frees_at = kept[kept.len() - allowed] + window;
-                if priority == Priority::Webhook {
-                    new_claim = Some(
-                        now + chrono::Duration::from_std(self.settings.priority_claim)
-                            .unwrap_or_default(),
-                    );
-                }
-                Decision::Wait(to_std(frees_at - now).max(Duration::from_millis(1)))
-            }
-        };
-        let remaining = match (&decision, daily_remaining) {
-            (Decision::Granted, Some(r)) => Some((r - 1).max(0)),
-            (_, r) => r,
         };
         sqlx::query(
             "UPDATE tds_rate_budget SET grants = $2, priority_claim_until = $3, daily_remaining = $4,
@@ -324,4 +378,119 @@ pub(crate) fn rand_u32() -> u32 {
             .unwrap_or(0),
     );
     h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap() + chrono::Duration::milliseconds(ms)
+    }
+
+    /// Four grants at 0, 100, 200, 300 ms of a 1 s window of four, looked at `now`.
+    fn full(now: i64) -> BudgetState {
+        BudgetState {
+            now: at(now),
+            grants: vec![at(300), at(0), at(200), at(100)],
+            limit: 4,
+            window_ms: 1000,
+            blocked_until: None,
+            daily_remaining: None,
+            daily_reset_at: None,
+            claim_until: None,
+        }
+    }
+
+    fn settings() -> BudgetSettings {
+        BudgetSettings {
+            per_minute_limit: 4,
+            window: Duration::from_secs(1),
+            priority_claim: Duration::from_millis(500),
+            ..BudgetSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_full_window_waits_until_its_oldest_grant_leaves() {
+        let v = judge(full(400), Priority::Poll, &settings()).unwrap();
+        assert_eq!(v.decision, Decision::Wait(Duration::from_millis(600)));
+        assert_eq!(v.claim_until, None, "a poll claims nothing");
+        // Grants that left the window are dropped; a free slot is granted at once.
+        let v = judge(full(1050), Priority::Poll, &settings()).unwrap();
+        assert_eq!(v.decision, Decision::Granted);
+        assert_eq!(v.kept, vec![at(100), at(200), at(300), at(1050)]);
+    }
+
+    #[test]
+    fn a_waiting_webhook_refetch_claims_the_next_slot_ahead_of_polls() {
+        let v = judge(full(400), Priority::Webhook, &settings()).unwrap();
+        assert_eq!(v.decision, Decision::Wait(Duration::from_millis(600)));
+        assert_eq!(v.claim_until, Some(at(900)));
+        // The claim renewed at 950 (the webhook still waits): when the slot frees, a poll that has
+        // waited longer steps aside and the webhook re-fetch takes it.
+        let claimed = BudgetState {
+            claim_until: Some(at(1450)),
+            ..full(1000)
+        };
+        let poll = judge(claimed.clone(), Priority::Poll, &settings()).unwrap();
+        assert_eq!(poll.decision, Decision::Wait(Duration::from_millis(450)));
+        let compare = judge(claimed.clone(), Priority::Compare, &settings()).unwrap();
+        assert!(matches!(compare.decision, Decision::Wait(_)));
+        let hook = judge(claimed, Priority::Webhook, &settings()).unwrap();
+        assert_eq!(hook.decision, Decision::Granted);
+    }
+
+    #[test]
+    fn comparisons_never_take_the_last_fifth() {
+        // 3 of 4 used: a poll gets the fourth, a comparison (at most floor(4 × 0.8) = 3) waits.
+        let three = BudgetState {
+            grants: vec![at(0), at(100), at(200)],
+            ..full(300)
+        };
+        assert_eq!(
+            judge(three.clone(), Priority::Poll, &settings())
+                .unwrap()
+                .decision,
+            Decision::Granted
+        );
+        assert_eq!(
+            judge(three, Priority::Compare, &settings())
+                .unwrap()
+                .decision,
+            Decision::Wait(Duration::from_millis(700))
+        );
+    }
+
+    #[test]
+    fn a_429_block_and_the_daily_quota_hold_everyone() {
+        let blocked = BudgetState {
+            grants: vec![],
+            blocked_until: Some(at(5000)),
+            ..full(1000)
+        };
+        let v = judge(blocked, Priority::Webhook, &settings()).unwrap();
+        assert_eq!(v.decision, Decision::Wait(Duration::from_secs(4)));
+        let spent = BudgetState {
+            grants: vec![],
+            daily_remaining: Some(0),
+            daily_reset_at: Some(at(60_000)),
+            ..full(1000)
+        };
+        assert_eq!(
+            judge(spent.clone(), Priority::Webhook, &settings()).unwrap_err(),
+            at(60_000)
+        );
+        // After the reset the quota no longer holds; a grant counts down what Zoho reported.
+        let after = BudgetState {
+            daily_remaining: Some(1),
+            ..spent
+        };
+        let v = judge(after, Priority::Poll, &settings()).unwrap();
+        assert_eq!(
+            (v.decision, v.daily_remaining),
+            (Decision::Granted, Some(0))
+        );
+    }
 }
