@@ -249,9 +249,10 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
     assert!(healed.heal.iter().any(|a| a.run_id.is_some()));
     h.drain(&p).await;
     let calls = h.calls();
-    // Re-fetches: items in one /itemdetails call each for the item heal and the stock heal, 2 invoice
-    // GETs, 2 contact GETs, 1 price-book GET (besides the comparison's own listings).
-    assert_eq!(calls["GET /inventory/v1/itemdetails"], 2, "{calls:?}");
+    // The comparison reads in one /itemdetails call the items whose totals differ or that its list
+    // lacks, with the rotating sample; the heal re-fetches items in one /itemdetails call each for the
+    // item heal and the stock heal, 2 invoice GETs, 2 contact GETs, 1 price-book GET.
+    assert_eq!(calls["GET /inventory/v1/itemdetails"], 3, "{calls:?}");
     assert_eq!(calls["GET /books/v3/invoices/{id}"], 2, "{calls:?}");
     assert_eq!(calls["GET /books/v3/contacts/{id}"], 2, "{calls:?}");
 
@@ -304,8 +305,9 @@ async fn statistics_equal_values_computed_from_the_simulator(pool: PgPool) {
         .unwrap()
         .remove(0);
 
-    // The comparison's cost: one list call per 200 records of each kind, one item listing per
-    // location, one detail GET per price book.
+    // The comparison's cost: one list call per 200 records of each kind, one detail GET per price
+    // book, and for stock one `/itemdetails` call per 100 items of the rotating sample (no item's
+    // totals differ on an equal database).
     let n = |c: Collection| h.sim_records(c).len() as u64;
     let lists: u64 = [
         Collection::Items,
@@ -323,9 +325,13 @@ async fn statistics_equal_values_computed_from_the_simulator(pool: PgPool) {
     .into_iter()
     .map(|c| n(c).div_ceil(200).max(1))
     .sum();
-    let expected_calls = lists
-        + n(Collection::Locations) * n(Collection::Items).div_ceil(200)
-        + n(Collection::PriceBooks);
+    let goods = h
+        .sim_records(Collection::Items)
+        .iter()
+        .filter(|r| r["product_type"] != "service")
+        .count();
+    let sample = goods.div_ceil(tds_sync::compare::STOCK_SAMPLE_CYCLES);
+    let expected_calls = lists + sample.div_ceil(100) as u64 + n(Collection::PriceBooks);
     assert_eq!(report.api_calls as u64, expected_calls);
     assert_eq!(h.calls()["total"], expected_calls);
 

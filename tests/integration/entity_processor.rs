@@ -231,15 +231,20 @@ async fn deletions_become_tombstones(pool: PgPool) {
     assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
     let counts = s.store.counts(EntityKind::Item, ORG).await.unwrap();
     assert_eq!((counts.active, counts.deleted), (0, 2));
+    // The invoice was never stored and Zoho does not know it: a receipt, not a row.
+    let invoices = s.store.counts(EntityKind::Invoice, ORG).await.unwrap();
     assert_eq!(
-        s.store
-            .counts(EntityKind::Invoice, ORG)
-            .await
-            .unwrap()
-            .deleted,
-        1,
-        "404 on re-fetch: tombstone"
+        (invoices.active, invoices.deleted),
+        (0, 0),
+        "404 on re-fetch of an id never stored: no row"
     );
+    let outcome: Option<String> = sqlx::query_scalar(
+        "SELECT outcome FROM tds_webhook_receipts WHERE entity = 'invoice' AND processed_at IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(outcome.as_deref(), Some("unknown"));
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]

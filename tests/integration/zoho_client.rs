@@ -675,7 +675,13 @@ async fn customer_payments_under_either_list_key(pool: PgPool) {
     let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
     let client = client_for(&sim, pool, fast_settings());
     for key in ["customerpayments", "customer_payments"] {
-        sim.sim.configure(|c| c.payments_list_key = key.into());
+        sim.sim.set_profile(
+            ORG,
+            tds_zoho_sim::Profile {
+                payments_list_key: key.into(),
+                ..Default::default()
+            },
+        );
         let mut pages = client
             .pages(ORG, EntityKind::CustomerPayment, vec![], Priority::Poll)
             .unwrap();

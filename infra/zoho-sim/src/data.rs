@@ -286,6 +286,8 @@ pub struct Org {
     pub offset: FixedOffset,
     /// Stock shape of item details.
     pub stock_shape: StockShape,
+    /// How this organisation's Zoho behaves where ZOHO.md is uncertain.
+    pub profile: Profile,
     /// Records by collection, by id. Items are stored in the `locations[]` shape.
     pub records: BTreeMap<Collection, BTreeMap<String, Value>>,
     /// Images by item id.
@@ -320,10 +322,26 @@ impl Org {
 
     /// The record as a detail GET returns it (stock in the organisation's shape).
     pub fn render_detail(&self, c: Collection, record: &Value) -> Value {
-        if c == Collection::Items && self.stock_shape == StockShape::Warehouses {
-            return to_warehouses(record);
+        let mut out = if c == Collection::Items && self.stock_shape == StockShape::Warehouses {
+            to_warehouses(record)
+        } else {
+            record.clone()
+        };
+        if c == Collection::Items && !self.profile.detail_totals {
+            if let Value::Object(map) = &mut out {
+                for key in ITEM_TOTALS {
+                    map.remove(key);
+                }
+            }
         }
-        record.clone()
+        out
+    }
+
+    /// Applies `profile` (its stock shape included).
+    pub fn with_profile(mut self, profile: Profile) -> Org {
+        self.stock_shape = profile.stock_shape;
+        self.profile = profile;
+        self
     }
 
     /// The record as a list page returns it: without the detail-only fields.
@@ -335,6 +353,71 @@ impl Org {
             }
         }
         out
+    }
+}
+
+/// An item's organisation-wide stock fields.
+pub const ITEM_TOTALS: [&str; 3] = ["stock_on_hand", "available_stock", "actual_available_stock"];
+
+/// What a Zoho organisation does where the sources disagree or ZOHO.md says "inferred": one
+/// profile per combination TDS must be right under. Tests run against every [`Profile::all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// A name for test output.
+    pub name: String,
+    /// `locations[]` or the older `warehouses[]` on item details.
+    pub stock_shape: StockShape,
+    /// Whether `GET /items?location_id=X` narrows the aggregate stock fields to location X
+    /// (inferred, not documented) or ignores the filter and returns organisation totals.
+    pub narrows_location_filter: bool,
+    /// Whether item details (`/itemdetails`, `/items/{id}`) carry the organisation-wide totals
+    /// (`stock_on_hand`, `available_stock`, `actual_available_stock`) or only the per-location ones.
+    pub detail_totals: bool,
+    /// Whether the items list shows every item by default, or active ones only (documented)
+    /// unless `filter_by=Status.All`.
+    pub items_all_by_default: bool,
+    /// The list key of `/customerpayments`: `customerpayments` (production) or `customer_payments`
+    /// (the Books OAS).
+    pub payments_list_key: String,
+}
+
+impl Default for Profile {
+    /// Zoho as documented, with the inferred behaviours as ZOHO.md guesses them.
+    fn default() -> Self {
+        Profile {
+            name: "documented".into(),
+            stock_shape: StockShape::Locations,
+            narrows_location_filter: true,
+            detail_totals: true,
+            items_all_by_default: false,
+            payments_list_key: "customerpayments".into(),
+        }
+    }
+}
+
+impl Profile {
+    /// Every profile the tests run against: the documented one, and ones that flip each uncertain
+    /// behaviour (in both stock shapes).
+    pub fn all() -> Vec<Profile> {
+        vec![
+            Profile::default(),
+            Profile {
+                name: "filter-ignored-warehouses".into(),
+                stock_shape: StockShape::Warehouses,
+                narrows_location_filter: false,
+                detail_totals: false,
+                items_all_by_default: true,
+                payments_list_key: "customer_payments".into(),
+            },
+            Profile {
+                name: "filter-ignored-locations".into(),
+                stock_shape: StockShape::Locations,
+                narrows_location_filter: false,
+                detail_totals: true,
+                items_all_by_default: false,
+                payments_list_key: "customer_payments".into(),
+            },
+        ]
     }
 }
 

@@ -211,6 +211,10 @@ pub fn generate(spec: &DemoSpec) -> Org {
         currency_code: "INR".into(),
         offset: IST,
         stock_shape: spec.stock_shape,
+        profile: crate::data::Profile {
+            stock_shape: spec.stock_shape,
+            ..Default::default()
+        },
         records: BTreeMap::new(),
         images: HashMap::new(),
         next_id: 4_815_000_000_100_000 + spec.seed * 10_000_000,

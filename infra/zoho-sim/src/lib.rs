@@ -17,7 +17,7 @@ pub mod webhooks;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-pub use data::{Collection, Org, StockShape};
+pub use data::{Collection, Org, Profile, StockShape};
 pub use demo::{generate, DemoSpec, Rng};
 pub use state::{ClientCredentials, OrgStats, SimConfig, Stats};
 pub use webhooks::WebhookConfig;
@@ -97,6 +97,16 @@ impl Simulator {
     /// Changes the configuration.
     pub fn configure(&self, f: impl FnOnce(&mut SimConfig)) {
         self.with_state(|s| f(&mut s.config));
+    }
+
+    /// Gives organisation `org_id` another behaviour profile (its stock shape included).
+    pub fn set_profile(&self, org_id: &str, profile: Profile) {
+        self.with_state(|s| {
+            if let Some(org) = s.orgs.get_mut(org_id) {
+                org.stock_shape = profile.stock_shape;
+                org.profile = profile;
+            }
+        })
     }
 
     /// Expires every access token issued so far (the next API call gets 401 code 57).

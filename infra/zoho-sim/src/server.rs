@@ -453,13 +453,13 @@ fn list(
     };
     // Zoho's items list shows active items unless `filter_by=Status.All` ("Get the list of all
     // active items", ZOHO.md 5.1).
-    let filter_by = params
-        .get("filter_by")
-        .unwrap_or(if c == Collection::Items {
+    let filter_by = params.get("filter_by").unwrap_or(
+        if c == Collection::Items && !org.profile.items_all_by_default {
             "Status.Active"
         } else {
             "Status.All"
-        });
+        },
+    );
     if let (Some(column), Some(allowed)) = (params.get("sort_column"), sort_columns(c)) {
         if !allowed.contains(&column) {
             return invalid("sort_column");
@@ -526,14 +526,16 @@ fn list(
         .iter()
         .map(|r| {
             let mut out = org.render_list(c, r);
-            if let (Some(loc), Collection::Items) = (location, c) {
+            if let (Some(loc), Collection::Items, true) =
+                (location, c, org.profile.narrows_location_filter)
+            {
                 narrow_stock_to(&mut out, r, loc);
             }
             out
         })
         .collect();
     let list_key = if c == Collection::CustomerPayments {
-        config.payments_list_key.as_str()
+        org.profile.payments_list_key.as_str()
     } else {
         spec.list_key
     };

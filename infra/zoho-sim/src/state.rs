@@ -41,8 +41,6 @@ pub struct SimConfig {
     /// Latency added to every API call.
     #[serde(with = "millis")]
     pub latency: Duration,
-    /// List key of `/customerpayments`: `customerpayments` (production) or `customer_payments` (Books OAS).
-    pub payments_list_key: String,
     /// Quirk: ignore `last_modified_time` on lists (Zoho silently ignores some filters).
     pub ignore_modified_filter: bool,
     /// Whether changing an item's stock through the control API bumps its `last_modified_time`.
@@ -67,7 +65,6 @@ impl Default for SimConfig {
             error_rate: 0.0,
             http200_error_rate: 0.0,
             latency: Duration::ZERO,
-            payments_list_key: "customerpayments".into(),
             ignore_modified_filter: false,
             stock_bumps_modified_time: true,
             deny_tokens: false,

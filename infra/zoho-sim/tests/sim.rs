@@ -538,8 +538,13 @@ async fn modified_time_filter_price_books_contacts_and_payment_list_keys() {
 
     let (_, payments) = api.get("/books/v3/customerpayments", &[]).await;
     assert_eq!(payments["customerpayments"].as_array().unwrap().len(), 12);
-    sim.sim
-        .configure(|c| c.payments_list_key = "customer_payments".into());
+    sim.sim.set_profile(
+        ORG,
+        tds_zoho_sim::Profile {
+            payments_list_key: "customer_payments".into(),
+            ..Default::default()
+        },
+    );
     let (_, payments) = api.get("/books/v3/customerpayments", &[]).await;
     assert_eq!(payments["customer_payments"].as_array().unwrap().len(), 12);
 

@@ -28,7 +28,7 @@ pub use config::{ConfigError, StoreConfig, PLAN_CACHE_MODE};
 pub use error::StoreError;
 pub use jobs::{JobState, NewJob};
 pub use ops::{ensure_database, TokenExpiry};
-pub use read::{EntityCounts, ImageWork, RowVersion, StoredRow};
+pub use read::{EntityCounts, ImageWork, ItemTotals, RowVersion, StoredRow};
 pub use receipts::NewReceipt;
 pub use reports::{AlertRow, AlertSeverity, HistoryRow, NewComparison};
 pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
@@ -39,6 +39,11 @@ pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 /// ([`Store::upsert_fresh`]): Zoho has just shown it, so the deletion was wrong (a listing that shifted
 /// while it was paged, a misrouted webhook). Younger tombstones may be newer than the read.
 pub const RESTORE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How far in the future a `last_modified_time` may lie before TDS stops trusting it (clock skew
+/// between Zoho and this machine): a webhook claiming more is read again from Zoho, and a stored
+/// version beyond it gives way to a fresh read.
+pub const FUTURE_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A pooled connection idle longer than this is tested (one round trip) before it is handed out.
 pub const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);

@@ -287,6 +287,42 @@ impl Store {
             .map_err(StoreError::db("read stock"))
     }
 
+    /// Per live item: its stored organisation-wide `stock_on_hand` and the sum of its live per-location
+    /// rows (`None` without any), one statement.
+    pub async fn item_stock_totals(
+        &self,
+        org_id: &str,
+    ) -> Result<std::collections::HashMap<String, ItemTotals>, StoreError> {
+        let rows: Vec<(
+            String,
+            Option<rust_decimal::Decimal>,
+            Option<rust_decimal::Decimal>,
+        )> = sqlx::query_as(
+            "SELECT i.zoho_id, i.stock_on_hand, s.total
+                 FROM items i
+                 LEFT JOIN (SELECT item_id, sum(stock_on_hand) AS total FROM item_stock
+                            WHERE org_id = $1 AND deleted_at IS NULL GROUP BY item_id) s
+                        ON s.item_id = i.zoho_id
+                 WHERE i.org_id = $1 AND i.deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read item stock totals"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, item, rows)| {
+                (
+                    id,
+                    ItemTotals {
+                        item: item.map(|d| d.normalize()),
+                        rows: rows.map(|d| d.normalize()),
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Items with stock below `threshold` at some location (live rows), in id order.
     pub async fn low_stock_items(
         &self,
@@ -384,4 +420,13 @@ impl Store {
             .await
             .map_err(StoreError::db("read records"))
     }
+}
+
+/// An item's stored stock totals ([`Store::item_stock_totals`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemTotals {
+    /// The item row's `stock_on_hand`.
+    pub item: Option<rust_decimal::Decimal>,
+    /// The sum of its per-location rows' `stock_on_hand`.
+    pub rows: Option<rust_decimal::Decimal>,
 }

@@ -161,6 +161,15 @@ impl Store {
         .map_err(StoreError::db("latest comparison report"))
     }
 
+    /// How many comparisons of `org_id` have been recorded (the stock sample's rotation counter).
+    pub async fn comparison_count(&self, org_id: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT count(*) FROM tds_comparison_reports WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("count comparison reports"))
+    }
+
     /// Statistics snapshots of an organisation, newest first, optionally of one entity group.
     pub async fn statistics_history(
         &self,

@@ -213,6 +213,62 @@ impl Store {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// Records ids a full run listed (one statement).
+    pub async fn record_listed(&self, run_id: i64, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO tds_run_listed (run_id, zoho_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(ids)
+        .execute(self.pool())
+        .await
+        .map(|_| ())
+        .map_err(StoreError::db("record listed ids"))
+    }
+
+    /// The live rows of `(org, kind)` that full run `run_id` did not list, in id order; earlier
+    /// runs' listings of the same `(org, kind)` are forgotten (one transaction).
+    pub async fn unlisted_live_ids(
+        &self,
+        run_id: i64,
+        org_id: &str,
+        kind: EntityKind,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::db("unlisted rows"))?;
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT t.zoho_id FROM {} t WHERE t.org_id = $1 AND t.deleted_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM tds_run_listed l WHERE l.run_id = $2 AND l.zoho_id = t.zoho_id)
+             ORDER BY t.zoho_id",
+            kind.table()
+        ))
+        .bind(org_id)
+        .bind(run_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::db("unlisted rows"))?;
+        // Earlier runs' listings go; this run's stay until a later one, so a retried last page
+        // finds the same candidates.
+        sqlx::query(
+            "DELETE FROM tds_run_listed WHERE run_id IN
+               (SELECT id FROM tds_sync_runs WHERE org_id = $1 AND entity = $2 AND id < $3)",
+        )
+        .bind(org_id)
+        .bind(kind.as_str())
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("unlisted rows"))?;
+        tx.commit().await.map_err(StoreError::db("unlisted rows"))?;
+        Ok(ids)
+    }
+
     /// The incremental-sync cursor of `(org, kind)`, if one was ever committed.
     pub async fn cursor(
         &self,

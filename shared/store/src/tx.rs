@@ -67,7 +67,17 @@ impl WriteTx {
         kind: EntityKind,
         deletions: &[Tombstone],
     ) -> Result<BatchReport, StoreError> {
-        crate::upsert::tombstone(self.conn(), kind, deletions).await
+        crate::upsert::tombstone(self.conn(), kind, deletions, true).await
+    }
+
+    /// Tombstones only rows already stored (a record Zoho answered "does not exist" for): an id
+    /// never stored gets no row and is reported [`crate::Outcome::Unknown`].
+    pub async fn tombstone_known(
+        &mut self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+    ) -> Result<BatchReport, StoreError> {
+        crate::upsert::tombstone(self.conn(), kind, deletions, false).await
     }
 
     /// [`Store::rate_ids_of_books`] in this transaction.

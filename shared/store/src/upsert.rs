@@ -14,7 +14,9 @@
 //! [`Store::upsert_fresh`] is for records TDS has just read from Zoho's detail endpoints (scheduled
 //! syncs, the stock poller): at the same `last_modified_time` (Zoho's times have one-second precision)
 //! a fresh read at least as complete as the stored row replaces it, so an edit made within the second
-//! after TDS last read the record is not lost. Each row's outcome is
+//! after TDS last read the record is not lost; and a stored version dated more than
+//! [`crate::FUTURE_TOLERANCE`] in the future (a claimed version, never Zoho's) gives way to the
+//! read. Each row's outcome is
 //! reported, computed in the same statement from the row as it was before the write.
 
 use std::collections::HashMap;
@@ -51,6 +53,9 @@ pub enum Outcome {
     Tombstoned,
     /// The row was already tombstoned; its earliest deletion time is kept.
     AlreadyTombstoned,
+    /// Nothing written: Zoho does not know the record and it was never stored (a webhook for an
+    /// unknown id leaves its receipt, not a row).
+    Unknown,
 }
 
 impl Outcome {
@@ -65,6 +70,7 @@ impl Outcome {
             Outcome::Superseded => "superseded",
             Outcome::Tombstoned => "tombstoned",
             Outcome::AlreadyTombstoned => "already_tombstoned",
+            Outcome::Unknown => "unknown",
         }
     }
 
@@ -158,7 +164,7 @@ impl Store {
         deletions: &[Tombstone],
     ) -> Result<BatchReport, StoreError> {
         let mut conn = self.acquire().await?;
-        tombstone(&mut conn, kind, deletions).await
+        tombstone(&mut conn, kind, deletions, true).await
     }
 }
 
@@ -315,11 +321,13 @@ pub(crate) async fn upsert_gated<E: Entity>(
     Ok(BatchReport { kind, rows })
 }
 
-/// [`Store::tombstone`] on `conn`.
+/// [`Store::tombstone`] on `conn`; without `placeholders`, only rows already stored are tombstoned
+/// (the others are reported [`Outcome::Unknown`]).
 pub(crate) async fn tombstone(
     conn: &mut PgConnection,
     kind: EntityKind,
     deletions: &[Tombstone],
+    placeholders: bool,
 ) -> Result<BatchReport, StoreError> {
     let table = kind.table();
     let mut earliest: HashMap<(&str, &str), DateTime<Utc>> = HashMap::new();
@@ -336,7 +344,8 @@ pub(crate) async fn tombstone(
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t(org_id, zoho_id, deleted_at)
             ), written AS (
                 INSERT INTO {table} AS cur (org_id, zoho_id, record, last_modified_time, content_hash, completeness, deleted_at, synced_at)
-                SELECT org_id, zoho_id, '{{}}'::jsonb, deleted_at, '\\x'::bytea, 0, deleted_at, now() FROM incoming
+                SELECT org_id, zoho_id, '{{}}'::jsonb, deleted_at, '\\x'::bytea, 0, deleted_at, now() FROM incoming i
+                WHERE {placeholders} OR EXISTS (SELECT 1 FROM {table} s WHERE s.org_id = i.org_id AND s.zoho_id = i.zoho_id)
                 ON CONFLICT (org_id, zoho_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, synced_at = EXCLUDED.synced_at
                 WHERE (cur.deleted_at IS NULL AND EXCLUDED.deleted_at >= cur.last_modified_time)
                    OR (cur.deleted_at IS NOT NULL AND EXCLUDED.deleted_at < cur.deleted_at)
@@ -373,7 +382,8 @@ pub(crate) async fn tombstone(
                 current_version,
                 deleted_at: None,
             },
-            (false, None, None) => Outcome::AlreadyTombstoned,
+            (false, None, None) if placeholders => Outcome::AlreadyTombstoned,
+            (false, None, None) => Outcome::Unknown,
         };
         by_key.insert((org_id, zoho_id), outcome);
     }
@@ -399,13 +409,20 @@ fn upsert_sql<'a>(
     fresh: bool,
     typed: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> String {
+    // A fresh read also replaces a stored version dated in the future (beyond FUTURE_TOLERANCE):
+    // no record Zoho has can be newer than now, so such a version was claimed, not read.
     let newer = if fresh {
-        "(EXCLUDED.last_modified_time > cur.last_modified_time
+        format!(
+            "(EXCLUDED.last_modified_time > cur.last_modified_time
                             OR (EXCLUDED.last_modified_time = cur.last_modified_time
-                                AND EXCLUDED.completeness >= cur.completeness))"
+                                AND EXCLUDED.completeness >= cur.completeness)
+                            OR cur.last_modified_time > now() + make_interval(secs => {}))",
+            crate::FUTURE_TOLERANCE.as_secs()
+        )
     } else {
         "(EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
                           > (cur.last_modified_time, cur.completeness, cur.content_hash)"
+            .to_string()
     };
     // A tombstone gives way to a newer version; to a fresh read also when it is older than
     // RESTORE_AFTER (Zoho has just shown the record, so it was not deleted then).

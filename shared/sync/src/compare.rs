@@ -47,7 +47,8 @@ pub struct KindDiff {
     pub missing_locally: Vec<String>,
     /// Live in PostgreSQL, gone from Zoho.
     pub deleted_in_zoho: Vec<String>,
-    /// Zoho's version is newer.
+    /// Versions differ: Zoho's is newer, or the stored one is newer than any Zoho has (a claimed,
+    /// future-dated version).
     pub stale: Vec<String>,
     /// Present on both sides with different values (stock quantities, rates, image ids).
     pub mismatched: Vec<String>,
@@ -130,7 +131,28 @@ pub fn severity(match_pct: f64) -> Severity {
 }
 
 /// Diffs Zoho's keys against stored versions (tombstones included): a pure, O(n log n) function.
+/// A stored version newer than Zoho's is drift too (a version Zoho never had).
 pub fn diff(kind: &str, zoho: &[ZohoKey], local: &[RowVersion]) -> KindDiff {
+    diff_listed_at(kind, zoho, local, DateTime::<Utc>::MAX_UTC)
+}
+
+/// [`diff`] of a listing that began at `listed_from`: a stored version newer than Zoho's listed one
+/// but within [`tds_store::FUTURE_TOLERANCE`] after `listed_from` is a change made while the
+/// listing ran, not drift; one before `listed_from` or beyond the tolerance (dated in the future)
+/// is drift, reported stale and re-read.
+pub fn diff_listed_at(
+    kind: &str,
+    zoho: &[ZohoKey],
+    local: &[RowVersion],
+    listed_from: DateTime<Utc>,
+) -> KindDiff {
+    let tolerance = chrono::Duration::from_std(tds_store::FUTURE_TOLERANCE).unwrap_or_default();
+    let concurrent = |v: DateTime<Utc>| {
+        v >= listed_from
+            && listed_from
+                .checked_add_signed(tolerance)
+                .is_none_or(|t| v <= t)
+    };
     let mut z: Vec<&ZohoKey> = zoho.iter().collect();
     z.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     z.dedup_by(|a, b| a.id == b.id);
@@ -169,6 +191,12 @@ pub fn diff(kind: &str, zoho: &[ZohoKey], local: &[RowVersion]) -> KindDiff {
                     // Deleted locally and Zoho's record is not newer: a delete webhook raced a list.
                     (Some(_), Some(_)) => out.missing_locally.push(a.id.clone()),
                     (None, Some(m)) if m > b.last_modified_time => out.stale.push(a.id.clone()),
+                    // Stored newer than Zoho has it, and not a change made during the listing.
+                    (None, Some(m))
+                        if m < b.last_modified_time && !concurrent(b.last_modified_time) =>
+                    {
+                        out.stale.push(a.id.clone())
+                    }
                     (None, _) => out.matched += 1,
                 }
                 i += 1;
@@ -231,7 +259,16 @@ pub struct CompareRequest {
     /// Stock below which an item counts as low stock in the statistics.
     #[serde(default)]
     pub low_stock_threshold: Option<f64>,
+    /// In how many comparisons every item's per-location split is read once (default
+    /// [`STOCK_SAMPLE_CYCLES`]); 1 reads every item's locations each time.
+    #[serde(default)]
+    pub stock_sample_cycles: Option<usize>,
 }
+
+/// Comparisons over which the rotating stock sample covers every item: 28, a week of the
+/// template's 6-hourly `CompareSchedule`. Each comparison reads `ceil(N / 28)` items' locations
+/// (`ceil(N / 2800)` `/itemdetails` calls: 4 for 10,000 items).
+pub const STOCK_SAMPLE_CYCLES: usize = 28;
 
 fn all() -> Vec<String> {
     vec!["all".into()]
@@ -449,6 +486,20 @@ mod tests {
         assert_eq!((d.zoho_total, d.local_total), (4, 3));
         assert_eq!(d.differences(), 4);
         assert!((d.match_pct() - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_stored_version_newer_than_zohos_is_drift_unless_made_during_the_listing() {
+        let zoho = [key("1", 10), key("2", 10), key("3", 10)];
+        let local = [
+            row("1", 20, None),    // newer, before the listing began: drift
+            row("2", 1_000, None), // newer, during the listing: a concurrent change
+            row("3", 9_000, None), // newer, far beyond the listing: future-dated, drift
+        ];
+        let listed_from = at(900);
+        let d = diff_listed_at("item", &zoho, &local, listed_from);
+        assert_eq!(d.stale, vec!["1", "3"]);
+        assert_eq!(d.matched, 1);
     }
 
     #[test]

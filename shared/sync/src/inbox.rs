@@ -261,6 +261,7 @@ impl Processor {
     async fn complete_group(&self, org: &str, kind: EntityKind, items: &mut [Work]) -> GroupPlan {
         let mut failed: Vec<(usize, Failure)> = Vec::new();
         let mut deletions: Vec<(usize, Tombstone)> = Vec::new();
+        let mut gone: Vec<(usize, Tombstone)> = Vec::new();
         let mut records: Vec<(usize, Value)> = Vec::new();
 
         let upserts: Vec<usize> = (0..items.len())
@@ -286,8 +287,9 @@ impl Processor {
                         for &i in &upserts {
                             match by_id.get(&items[i].message.zoho_id) {
                                 Some(record) => records.push((i, record.clone())),
-                                // Not returned by /itemdetails: deleted in Zoho since the webhook.
-                                None => deletions.push((i, gone_now(&items[i].message))),
+                                // Not returned by /itemdetails: deleted in Zoho since the webhook
+                                // (or never there).
+                                None => gone.push((i, gone_now(&items[i].message))),
                             }
                         }
                     }
@@ -311,7 +313,7 @@ impl Processor {
                         .await
                     {
                         Ok(record) => records.push((i, record)),
-                        Err(e) if e.is_not_found() => deletions.push((i, gone_now(m))),
+                        Err(e) if e.is_not_found() => gone.push((i, gone_now(m))),
                         Err(e) => failed.push((i, Failure::from(e))),
                     }
                 }
@@ -322,6 +324,7 @@ impl Processor {
             failed,
             records,
             deletions,
+            gone,
         }
     }
 
@@ -369,6 +372,13 @@ impl Processor {
                     results[*i] = Ok(outcome.outcome);
                 }
             }
+            if !plan.gone.is_empty() {
+                let tombstones: Vec<Tombstone> = plan.gone.iter().map(|(_, t)| t.clone()).collect();
+                let report = batch.tombstone_known(*kind, &tombstones).await?;
+                for ((i, _), outcome) in plan.gone.iter().zip(report.rows) {
+                    results[*i] = Ok(outcome.outcome);
+                }
+            }
             for (w, r) in items.iter().zip(&results) {
                 receipts.push(receipt(&w.message, message_ids[w.index], r.as_ref().ok()));
             }
@@ -386,8 +396,11 @@ struct GroupPlan {
     failed: Vec<(usize, Failure)>,
     /// Complete records to write, by index in the group.
     records: Vec<(usize, Value)>,
-    /// Deletions to record, by index in the group.
+    /// Deletions webhooks announced, by index in the group.
     deletions: Vec<(usize, Tombstone)>,
+    /// Records a re-fetch found gone, by index in the group: tombstoned only where stored (a
+    /// webhook for an id Zoho does not know leaves a receipt, not a row).
+    gone: Vec<(usize, Tombstone)>,
 }
 
 impl Work {

@@ -167,6 +167,11 @@ pub(crate) fn needs_refetch(kind: EntityKind, payload: &Value) -> bool {
     if kind.has_zoho_modified_time() && zoho_time.is_none() {
         return true;
     }
+    // A time in the future is a claim, not Zoho's version: it would pin the row. Read it again.
+    let tolerance = chrono::Duration::from_std(tds_store::FUTURE_TOLERANCE).unwrap_or_default();
+    if zoho_time.is_some_and(|t| t > chrono::Utc::now() + tolerance) {
+        return true;
+    }
     match kind {
         EntityKind::Contact => payload.get("billing_address").is_none(),
         EntityKind::Invoice

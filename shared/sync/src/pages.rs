@@ -86,6 +86,10 @@ impl SyncRunner {
             records.push(record);
         }
         out.counts.fetched = records.len() as i64;
+        let listed_ids: Vec<String> = records.iter().filter_map(|r| record_id(kind, r)).collect();
+        if mode == SyncMode::Full {
+            self.store().record_listed(run.id, &listed_ids).await?;
+        }
         if listed.has_more && !stop {
             out.children.push(SyncJob::Page {
                 run_id: run.id,
@@ -95,10 +99,32 @@ impl SyncRunner {
                 mode,
                 page: page + 1,
             });
+        } else if mode == SyncMode::Full {
+            // The listing is complete: live rows it did not list are deletion candidates. Absence
+            // proves nothing (pages shift when Zoho deletes a record meanwhile), so each is read
+            // again by id; a details job tombstones what Zoho answers "does not exist".
+            let unlisted = self.store().unlisted_live_ids(run.id, org, kind).await?;
+            if !unlisted.is_empty() {
+                tracing::info!(org, %kind, candidates = unlisted.len(), "full listing lacks stored rows: confirming with Zoho");
+            }
+            let per_job = if kind == EntityKind::Item {
+                100
+            } else {
+                self.settings.details_per_job.max(1)
+            };
+            for (n, chunk) in unlisted.chunks(per_job).enumerate() {
+                out.children.push(SyncJob::Details {
+                    run_id: run.id,
+                    key: format!("unlisted:{n}"),
+                    org_id: org.to_string(),
+                    kind,
+                    ids: chunk.to_vec(),
+                });
+            }
         }
 
         // Which records need their complete form fetched.
-        let ids: Vec<String> = records.iter().filter_map(|r| record_id(kind, r)).collect();
+        let ids = listed_ids;
         let stored: HashMap<String, tds_store::StoredRow> = self
             .store()
             .get_many(kind, org, &ids)

@@ -28,8 +28,9 @@ fn number(v: &Value, key: &str) -> Option<f64> {
     }
 }
 
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+/// `x` to two decimals, never `-0`.
+pub(crate) fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0 + 0.0
 }
 
 fn tally(values: impl Iterator<Item = String>) -> Value {
@@ -136,7 +137,9 @@ pub fn price_list_stats(books: &[Value], rates: &[Value], items_total: usize) ->
     })
 }
 
-/// Stock statistics: per item (aggregate stock on hand of goods) and per warehouse (location id).
+/// Stock statistics: per item (aggregate stock on hand of goods) and per warehouse (location id),
+/// from per-location rows `{"location_id", "stock_on_hand"}` (the same keys for both of Zoho's stock
+/// shapes: TDS builds them from typed columns and parsed records, never from Zoho's raw keys).
 pub fn stock_stats(items: &[Value], per_location: &[Value], low_stock: f64) -> Value {
     let goods: Vec<&Value> = items.iter().filter(|r| !is_service(r)).collect();
     let qty = |r: &Value| number(r, "stock_on_hand").unwrap_or(0.0);
@@ -148,9 +151,7 @@ pub fn stock_stats(items: &[Value], per_location: &[Value], low_stock: f64) -> V
     let mut by_warehouse: BTreeMap<String, f64> = BTreeMap::new();
     for row in per_location {
         if let Some(location) = text(row, "location_id") {
-            let q = number(row, "location_stock_on_hand")
-                .or_else(|| number(row, "stock_on_hand"))
-                .unwrap_or(0.0);
+            let q = number(row, "stock_on_hand").unwrap_or(0.0);
             *by_warehouse.entry(location).or_default() += q;
         }
     }

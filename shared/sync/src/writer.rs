@@ -309,6 +309,21 @@ impl WriteBatch<'_> {
         Ok(report)
     }
 
+    /// Records deletions Zoho confirmed ("does not exist") of rows already stored; an id never
+    /// stored gets no row (reported `Unknown`).
+    pub async fn tombstone_known(
+        &mut self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+    ) -> Result<BatchReport, Failure> {
+        if deletions.is_empty() {
+            return Ok(nothing(kind));
+        }
+        let report = self.tx.tombstone_known(kind, deletions).await?;
+        entity_events(&report, &mut self.events);
+        Ok(report)
+    }
+
     /// The transaction, for writes that commit with the rows (webhook receipts).
     pub fn tx(&mut self) -> &mut WriteTx {
         &mut self.tx

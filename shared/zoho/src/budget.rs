@@ -43,7 +43,8 @@ pub struct BudgetSettings {
     pub max_in_flight: u32,
     /// Share of the window comparisons may use.
     pub low_priority_share: f64,
-    /// How long a waiting webhook re-fetch holds back lower priorities.
+    /// How long after its slot frees a waiting webhook re-fetch still holds back lower priorities
+    /// (the claim lasts from its first wait until then).
     pub priority_claim: Duration,
     /// Longest a caller waits for the budget before failing with `RateLimited`.
     pub max_wait: Duration,
@@ -150,8 +151,10 @@ fn judge(
             // The slot frees when the grant `allowed` places from the end leaves the window.
             let frees_at = kept[kept.len() - allowed] + window;
             if priority == Priority::Webhook {
+                // Held until a moment after the slot frees, when the waiting re-fetch asks again.
                 claim_until = Some(
-                    now + chrono::Duration::from_std(settings.priority_claim).unwrap_or_default(),
+                    frees_at.max(now)
+                        + chrono::Duration::from_std(settings.priority_claim).unwrap_or_default(),
                 );
             }
             Decision::Wait(to_std(frees_at - now).max(Duration::from_millis(1)))
@@ -427,9 +430,10 @@ mod tests {
     fn a_waiting_webhook_refetch_claims_the_next_slot_ahead_of_polls() {
         let v = judge(full(400), Priority::Webhook, &settings()).unwrap();
         assert_eq!(v.decision, Decision::Wait(Duration::from_millis(600)));
-        assert_eq!(v.claim_until, Some(at(900)));
-        // The claim renewed at 950 (the webhook still waits): when the slot frees, a poll that has
-        // waited longer steps aside and the webhook re-fetch takes it.
+        // Held past the moment the slot frees (1000), however long the wait.
+        assert_eq!(v.claim_until, Some(at(1500)));
+        // When the slot frees, a poll that has waited longer steps aside and the webhook re-fetch
+        // takes it.
         let claimed = BudgetState {
             claim_until: Some(at(1450)),
             ..full(1000)

@@ -148,9 +148,13 @@ impl Item {
                 manufacturer: f.opt_string("manufacturer")?,
                 rate: f.opt_decimal("rate")?,
                 purchase_rate: f.opt_decimal("purchase_rate")?,
-                stock_on_hand: f.opt_decimal("stock_on_hand")?,
-                available_stock: f.opt_decimal("available_stock")?,
-                actual_available_stock: f.opt_decimal("actual_available_stock")?,
+                // The organisation-wide totals; where the response omits them (some detail
+                // answers carry only the per-location figures), the sum of its locations.
+                stock_on_hand: total(&f, "stock_on_hand", &stock, |s| s.stock_on_hand)?,
+                available_stock: total(&f, "available_stock", &stock, |s| s.available_stock)?,
+                actual_available_stock: total(&f, "actual_available_stock", &stock, |s| {
+                    s.actual_available_stock
+                })?,
                 reorder_level: f.opt_decimal("reorder_level")?,
                 track_inventory: f.opt_bool("track_inventory")?,
                 image_id,
@@ -181,6 +185,21 @@ impl Item {
             })
             .collect()
     }
+}
+
+/// The total `name` of a record, or the sum of `per_location` over its locations when the record
+/// has none (`None` when neither says anything).
+fn total(
+    f: &Fields<'_>,
+    name: &str,
+    stock: &[LocationStock],
+    per_location: impl Fn(&LocationStock) -> Option<Decimal>,
+) -> Result<Option<Decimal>, ParseError> {
+    if let Some(t) = f.opt_decimal(name)? {
+        return Ok(Some(t));
+    }
+    let known: Vec<Decimal> = stock.iter().filter_map(&per_location).collect();
+    Ok((!known.is_empty()).then(|| known.into_iter().sum()))
 }
 
 fn parse_stock(f: &Fields<'_>) -> Result<(Option<StockShape>, Vec<LocationStock>), ParseError> {
