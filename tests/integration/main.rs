@@ -9,6 +9,7 @@ mod end_to_end;
 mod entity_processor;
 mod harness;
 mod migrations;
+mod profiles;
 mod scheduled_sync;
 mod store;
 mod webhook_ingest;

@@ -287,8 +287,8 @@ impl Store {
             .map_err(StoreError::db("read stock"))
     }
 
-    /// Per live item: its stored organisation-wide `stock_on_hand` and the sum of its live per-location
-    /// rows (`None` without any), one statement.
+    /// Per item with a live row or live stock rows: its stored organisation-wide `stock_on_hand` and
+    /// the sum of its live per-location rows (`None` without any), one statement.
     pub async fn item_stock_totals(
         &self,
         org_id: &str,
@@ -298,12 +298,11 @@ impl Store {
             Option<rust_decimal::Decimal>,
             Option<rust_decimal::Decimal>,
         )> = sqlx::query_as(
-            "SELECT i.zoho_id, i.stock_on_hand, s.total
-                 FROM items i
-                 LEFT JOIN (SELECT item_id, sum(stock_on_hand) AS total FROM item_stock
-                            WHERE org_id = $1 AND deleted_at IS NULL GROUP BY item_id) s
-                        ON s.item_id = i.zoho_id
-                 WHERE i.org_id = $1 AND i.deleted_at IS NULL",
+            "SELECT coalesce(i.zoho_id, s.item_id), i.stock_on_hand, s.total
+             FROM (SELECT zoho_id, stock_on_hand FROM items WHERE org_id = $1 AND deleted_at IS NULL) i
+             FULL JOIN (SELECT item_id, sum(stock_on_hand) AS total FROM item_stock
+                        WHERE org_id = $1 AND deleted_at IS NULL GROUP BY item_id) s
+                    ON s.item_id = i.zoho_id",
         )
         .bind(org_id)
         .fetch_all(&self.pool)
@@ -425,8 +424,18 @@ impl Store {
 /// An item's stored stock totals ([`Store::item_stock_totals`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ItemTotals {
-    /// The item row's `stock_on_hand`.
+    /// The item row's `stock_on_hand` (`None`: no item row, or it has no total).
     pub item: Option<rust_decimal::Decimal>,
     /// The sum of its per-location rows' `stock_on_hand`.
     pub rows: Option<rust_decimal::Decimal>,
+}
+
+impl ItemTotals {
+    /// Whether Zoho's organisation total `listed` disagrees with what is stored: the item's total
+    /// where it has one, and the sum of its rows (none counts as 0).
+    pub fn differ_from(&self, listed: Option<rust_decimal::Decimal>) -> bool {
+        let zero = rust_decimal::Decimal::ZERO;
+        let listed = listed.unwrap_or(zero);
+        self.item.is_some_and(|t| t != listed) || self.rows.unwrap_or(zero) != listed
+    }
 }

@@ -70,6 +70,16 @@ impl WriteTx {
         crate::upsert::tombstone(self.conn(), kind, deletions, true).await
     }
 
+    /// Tombstones the child rows (an item's stock, a price book's rates) of `parents` just
+    /// tombstoned; `None` for kinds without children.
+    pub async fn tombstone_children(
+        &mut self,
+        kind: EntityKind,
+        parents: &[Tombstone],
+    ) -> Result<Option<BatchReport>, StoreError> {
+        crate::upsert::tombstone_children(self.conn(), kind, parents).await
+    }
+
     /// Tombstones only rows already stored (a record Zoho answered "does not exist" for): an id
     /// never stored gets no row and is reported [`crate::Outcome::Unknown`].
     pub async fn tombstone_known(

@@ -401,6 +401,60 @@ pub(crate) async fn tombstone(
     Ok(BatchReport { kind, rows })
 }
 
+/// Tombstones the child rows of tombstoned parents (an item's stock rows, a price book's rates) as
+/// of their parent's deletion, in one statement; `None` for kinds without children.
+pub(crate) async fn tombstone_children(
+    conn: &mut PgConnection,
+    kind: EntityKind,
+    parents: &[Tombstone],
+) -> Result<Option<BatchReport>, StoreError> {
+    let (child, column) = match kind {
+        EntityKind::Item => (EntityKind::ItemStock, "item_id"),
+        EntityKind::PriceBook => (EntityKind::PriceBookRate, "pricebook_id"),
+        _ => return Ok(None),
+    };
+    if parents.is_empty() {
+        return Ok(Some(BatchReport {
+            kind: child,
+            rows: Vec::new(),
+        }));
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+        "UPDATE {} c SET deleted_at = u.deleted_at, synced_at = now()
+         FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS u(org_id, parent_id, deleted_at)
+         WHERE c.org_id = u.org_id AND c.{column} = u.parent_id AND c.deleted_at IS NULL
+         RETURNING c.org_id, c.zoho_id",
+        child.table()
+    ))
+    .bind(
+        parents
+            .iter()
+            .map(|p| p.org_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        parents
+            .iter()
+            .map(|p| p.zoho_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(parents.iter().map(|p| p.deleted_at).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::db("tombstone child rows"))?;
+    Ok(Some(BatchReport {
+        kind: child,
+        rows: rows
+            .into_iter()
+            .map(|(org_id, zoho_id)| RowOutcome {
+                org_id,
+                zoho_id,
+                outcome: Outcome::Tombstoned,
+            })
+            .collect(),
+    }))
+}
+
 /// The upsert statement for `table` with the given typed columns (name, array type), after the six
 /// common ones. The text depends only on the table and its columns, so PostgreSQL's prepared-statement
 /// cache (per connection, keyed by text) serves every batch of a kind.
@@ -409,16 +463,11 @@ fn upsert_sql<'a>(
     fresh: bool,
     typed: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> String {
-    // A fresh read also replaces a stored version dated in the future (beyond FUTURE_TOLERANCE):
-    // no record Zoho has can be newer than now, so such a version was claimed, not read.
     let newer = if fresh {
-        format!(
-            "(EXCLUDED.last_modified_time > cur.last_modified_time
+        "(EXCLUDED.last_modified_time > cur.last_modified_time
                             OR (EXCLUDED.last_modified_time = cur.last_modified_time
-                                AND EXCLUDED.completeness >= cur.completeness)
-                            OR cur.last_modified_time > now() + make_interval(secs => {}))",
-            crate::FUTURE_TOLERANCE.as_secs()
-        )
+                                AND EXCLUDED.completeness >= cur.completeness))"
+            .to_string()
     } else {
         "(EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
                           > (cur.last_modified_time, cur.completeness, cur.content_hash)"
@@ -434,6 +483,16 @@ fn upsert_sql<'a>(
         )
     } else {
         "EXCLUDED.last_modified_time > cur.deleted_at".to_string()
+    };
+    // A fresh read also replaces a stored version dated in the future (beyond FUTURE_TOLERANCE),
+    // same content or not: no record Zoho has is newer than now, so that version was claimed.
+    let future = if fresh {
+        format!(
+            "\n                        OR cur.last_modified_time > now() + make_interval(secs => {})",
+            crate::FUTURE_TOLERANCE.as_secs()
+        )
+    } else {
+        String::new()
     };
     let typed: Vec<(&str, &str)> = typed.collect();
     let common = [
@@ -471,8 +530,7 @@ fn upsert_sql<'a>(
             ON CONFLICT (org_id, zoho_id) DO UPDATE SET {updates}, deleted_at = NULL, synced_at = EXCLUDED.synced_at
             WHERE CASE WHEN cur.deleted_at IS NOT NULL
                        THEN {restore}
-                       ELSE cur.content_hash <> EXCLUDED.content_hash
-                        AND {newer}
+                       ELSE (cur.content_hash <> EXCLUDED.content_hash AND {newer}){future}
                   END
             RETURNING cur.org_id, cur.zoho_id, (xmax = 0) AS inserted
         )

@@ -246,16 +246,12 @@ impl Comparator {
             }
         }
         let stored = self.store().item_stock_totals(org).await?;
-        let zero = Some(Decimal::ZERO);
-        let or_zero = |d: Option<Decimal>| d.or(zero);
         let mut suspects: Vec<String> = zoho_totals
             .iter()
             .filter(|(id, total)| match stored.get(*id) {
                 // Not stored at all: the item comparison reports it; its rows come with its re-fetch.
                 None => false,
-                Some(t) => {
-                    or_zero(t.item) != or_zero(**total) || or_zero(t.rows) != or_zero(**total)
-                }
+                Some(t) => t.differ_from(**total),
             })
             .map(|(id, _)| id.clone())
             .collect();

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tds_core::fields::format_zoho_timestamp;
 use tds_core::ports::DomainEvent;
-use tds_core::{EntityKind, ItemStock, VersionedRow};
+use tds_core::{EntityKind, VersionedRow};
 use tds_store::{Cursor, RunCounts, Store};
 use tds_zoho::{Priority, ZohoClient};
 
@@ -253,7 +253,7 @@ impl StockPoller {
             }
             StockMode::Warehouse => {
                 let location = request.warehouse_id.clone().unwrap_or_default();
-                let ids = self.warehouse_differences(org, &location, report).await?;
+                let ids = self.warehouse_differences(org, report).await?;
                 only_location = Some(location);
                 ids
             }
@@ -375,23 +375,22 @@ impl StockPoller {
         Ok(ids.into_iter().collect())
     }
 
-    /// Items whose stock at `location` (as the location-narrowed list shows it) differs from the stored row.
+    /// Items whose stock may have changed at a location: those whose organisation total (from the
+    /// unfiltered list) differs from the stored total or from the sum of the stored per-location
+    /// rows. Zoho may or may not narrow a list's stock fields to `location_id` (ZOHO.md: inferred),
+    /// so no narrowed listing is trusted; the caller re-reads these items and keeps the one
+    /// location's rows.
     async fn warehouse_differences(
         &self,
         org: &str,
-        location: &str,
         report: &mut StockReport,
     ) -> Result<Vec<String>, Failure> {
-        let stored = self.store().stock_on_hand(org, None).await?;
+        let stored = self.store().item_stock_totals(org).await?;
         let mut ids = Vec::new();
-        let extra = vec![("location_id".to_string(), location.to_string())];
-        self.visit_goods(org, extra, report, |id, record| {
+        self.visit_goods(org, Vec::new(), report, |id, record| {
             let listed = decimal(EntityKind::Item, record, "stock_on_hand");
-            let have = stored
-                .get(&ItemStock::row_id(&id, location))
-                .copied()
-                .flatten();
-            if listed != have {
+            let differs = stored.get(&id).is_none_or(|t| t.differ_from(listed));
+            if differs {
                 ids.push(id);
             }
         })

@@ -305,8 +305,29 @@ impl WriteBatch<'_> {
             return Ok(nothing(kind));
         }
         let report = self.tx.tombstone(kind, deletions).await?;
-        entity_events(&report, &mut self.events);
+        self.tombstoned(kind, deletions, &report).await?;
         Ok(report)
+    }
+
+    /// Events of a tombstone write, and the child rows of the parents it tombstoned (an item's stock
+    /// rows, a price book's rates) tombstoned with them.
+    async fn tombstoned(
+        &mut self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+        report: &BatchReport,
+    ) -> Result<(), Failure> {
+        entity_events(report, &mut self.events);
+        let parents: Vec<Tombstone> = deletions
+            .iter()
+            .zip(&report.rows)
+            .filter(|(_, r)| r.outcome == Outcome::Tombstoned)
+            .map(|(d, _)| d.clone())
+            .collect();
+        if let Some(children) = self.tx.tombstone_children(kind, &parents).await? {
+            entity_events(&children, &mut self.events);
+        }
+        Ok(())
     }
 
     /// Records deletions Zoho confirmed ("does not exist") of rows already stored; an id never
@@ -320,7 +341,7 @@ impl WriteBatch<'_> {
             return Ok(nothing(kind));
         }
         let report = self.tx.tombstone_known(kind, deletions).await?;
-        entity_events(&report, &mut self.events);
+        self.tombstoned(kind, deletions, &report).await?;
         Ok(report)
     }
 
