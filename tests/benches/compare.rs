@@ -4,14 +4,15 @@
 //! stale), five runs; time per run and the process's peak resident memory (inputs included).
 //! Targets: < 1 s, < 200 MB.
 //!
-//! Part `e2e`: a full comparison (every kind, stock per location, price-book rates, images, statistics
-//! of both sides, report recorded) of a demo organisation already synced into PostgreSQL, against the
+//! Part `e2e`: a full comparison (every kind, stock by totals plus the rotating `/itemdetails` sample,
+//! price-book rates, images, statistics of both sides, report recorded) of a demo organisation already synced into PostgreSQL, against the
 //! simulator with its per-minute limit on. Comparisons may use 80 % of the budget, so N calls cannot
 //! finish sooner than (ceil(N / (0.8 × L)) − 1) × W.
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p tds-tests --bench compare`
 //! Options (env): `TDS_BENCH_PART` (all | diff | e2e), `TDS_BENCH_ITEMS` (10000), `TDS_BENCH_WINDOW_MS`
-//! (60000), `TDS_BENCH_LIMIT` (100).
+//! (60000), `TDS_BENCH_LIMIT` (100), `TDS_BENCH_PROFILE` (a `tds_zoho_sim::Profile::all` name:
+//! documented | filter-ignored-warehouses | filter-ignored-locations; default documented).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
@@ -80,13 +81,18 @@ async fn e2e_part() {
     let db = BenchDatabase::create(6).await;
     let spec = DemoSpec::with_items(items);
     let org_id = spec.org_id.clone();
+    let profile_name = std::env::var("TDS_BENCH_PROFILE").unwrap_or_else(|_| "documented".into());
+    let profile = tds_zoho_sim::Profile::all()
+        .into_iter()
+        .find(|p| p.name == profile_name)
+        .unwrap_or_else(|| panic!("TDS_BENCH_PROFILE: no profile {profile_name}"));
     // First load without limits (not measured).
     let sim = Simulator::new(
         SimConfig {
             per_minute_limit: 1_000_000,
             ..SimConfig::default()
         },
-        vec![tds_zoho_sim::generate(&spec)],
+        vec![tds_zoho_sim::generate(&spec).with_profile(profile)],
         ClientCredentials::default(),
     )
     .serve_local()
@@ -156,13 +162,19 @@ async fn e2e_part() {
     let share = (f64::from(limit) * 0.8).floor() as u64;
     let bound = window * u32::try_from(org.calls.div_ceil(share).saturating_sub(1)).unwrap();
     println!(
-        "comparison of {items} items (every kind, stock per location, rates, images, statistics): api calls={} (report says {}) rate_limited={} match={:.1} % wall={:.2}s bound={:.2}s (limit {limit} per {window:?}, comparisons 80 %)",
+        "comparison of {items} items, profile {profile_name} (every kind, stock per location, rates, images, statistics): api calls={} (itemdetails {}) (report says {}) rate_limited={} match={:.1} % wall={:.2}s bound={:.2}s ratio={} (limit {limit} per {window:?}, comparisons 80 %)",
         org.calls,
+        org.by_endpoint.get("GET /inventory/v1/itemdetails").copied().unwrap_or(0),
         report.api_calls,
         org.rate_limited,
         report.match_pct,
         wall.as_secs_f64(),
-        bound.as_secs_f64()
+        bound.as_secs_f64(),
+        if bound.is_zero() {
+            "n/a (the calls fit in the first window)".to_string()
+        } else {
+            format!("{:.2}", wall.as_secs_f64() / bound.as_secs_f64())
+        }
     );
     db.drop_now().await;
     let _ = std::fs::remove_dir_all(&blob_dir);

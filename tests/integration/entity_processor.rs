@@ -514,6 +514,44 @@ async fn a_payload_without_zohos_time_is_read_again_not_versioned_by_its_arrival
     assert_eq!(stored, zoho, "Zoho's version, from the re-fetch");
 }
 
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_payload_dated_in_the_future_is_read_again_not_trusted(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let payment = first(&s.sim, Collection::CustomerPayments, |_| true);
+    let id = payment["payment_id"].as_str().unwrap().to_string();
+    let mut claimed = payment.clone();
+    claimed["last_modified_time"] =
+        json!(tds_tests::zoho_time(Utc::now() + chrono::Duration::days(1)));
+    claimed["amount"] = json!(1.0);
+    s.sim.sim.reset_stats();
+    let out = s
+        .processor
+        .process(vec![message(
+            EntityKind::CustomerPayment,
+            &claimed,
+            Action::Edited,
+        )])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done, "{out:?}");
+    let (stored, amount): (chrono::DateTime<Utc>, serde_json::Value) = sqlx::query_as(
+        "SELECT last_modified_time, record->'amount' FROM customer_payments WHERE zoho_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let zoho =
+        tds_core::fields::parse_zoho_timestamp(payment["last_modified_time"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(stored, zoho, "Zoho's version, not the claimed one");
+    assert_eq!(amount, payment["amount"], "Zoho's record, not the payload");
+    let stats = s.sim.sim.stats();
+    assert_eq!(
+        stats.orgs[ORG].by_endpoint["GET /books/v3/customerpayments/{id}"],
+        1
+    );
+}
+
 /// Live rates of a price book as stored: item id → rate.
 async fn stored_rates(pool: &PgPool, book: &str) -> std::collections::BTreeMap<String, String> {
     let rows: Vec<(String, Option<rust_decimal::Decimal>)> = sqlx::query_as(

@@ -156,6 +156,43 @@ fn item_detail_with_legacy_warehouses_array() {
 }
 
 #[test]
+fn item_totals_come_from_the_locations_when_a_detail_omits_them() {
+    for fixture_name in ["item_detail_locations.json", "item_detail_warehouses.json"] {
+        let mut record = fixture(fixture_name)["item"].clone();
+        let given = Item::parse(record.clone()).unwrap();
+        for key in ["stock_on_hand", "available_stock", "actual_available_stock"] {
+            record.as_object_mut().unwrap().remove(key);
+        }
+        let item = Item::parse(record).unwrap();
+        let sum = |f: fn(&tds_core::LocationStock) -> Option<Decimal>| {
+            let known: Vec<Decimal> = item.stock.iter().filter_map(f).collect();
+            (!known.is_empty()).then(|| known.into_iter().sum::<Decimal>())
+        };
+        assert_eq!(
+            item.stock_on_hand,
+            sum(|s| s.stock_on_hand),
+            "{fixture_name}"
+        );
+        assert_eq!(
+            item.available_stock,
+            sum(|s| s.available_stock),
+            "{fixture_name}"
+        );
+        assert_eq!(
+            item.actual_available_stock,
+            sum(|s| s.actual_available_stock),
+            "{fixture_name}"
+        );
+        assert!(item.stock_on_hand.is_some(), "{fixture_name}");
+        // Where the record carries totals, they are kept as given.
+        assert!(given.stock_on_hand.is_some(), "{fixture_name}");
+    }
+    // No totals and no locations (a service): nothing is invented.
+    let service = Item::parse(json!({"item_id": "1", "product_type": "service"})).unwrap();
+    assert_eq!(service.stock_on_hand, None);
+}
+
+#[test]
 fn locations_warehouses_and_price_books() {
     let catalog = fixture("catalog.json");
 

@@ -3,14 +3,17 @@
 //!
 //! For each entity kind it lists Zoho's records (list pages only, 200 per call, at the lowest budget
 //! priority) and diffs their `(id, last_modified_time)` against the stored versions: missing locally,
-//! present locally but deleted in Zoho, stale (Zoho newer). Stock per location is compared field by
-//! field from the location-narrowed item lists (one listing per location), price-book rates from each
-//! book's detail GET, images by image id from the item list. Each kind gets a match percentage and a
-//! severity band (≥ 99 perfect, ≥ 95 good, ≥ 90 warning, below critical); the report has an overall
-//! match, a health score and recommendations. Healing, when a kind's differences exceed its threshold,
-//! re-fetches exactly the differing ids through `details` jobs of a `heal` run and tombstones what Zoho
-//! deleted — never a blind full resync; a dry run reports the plan and changes nothing. The in-memory
-//! diff ([`diff`]) is a pure function.
+//! present locally but deleted in Zoho, stale (Zoho newer, or a stored version newer than any Zoho
+//! has). Stock per location is checked by totals (the unfiltered item list's organisation totals
+//! against the stored totals and per-location sums), with `/itemdetails` only for items whose totals
+//! differ or that the list lacks, plus a rotating sample for transfers that keep totals; price-book
+//! rates from each book's detail GET; images by image id from the item list. Each kind gets a match
+//! percentage and a severity band (≥ 99 perfect, ≥ 95 good, ≥ 90 warning, below critical); the report
+//! has an overall match, a health score and recommendations, rounded to two decimals. Healing
+//! re-fetches exactly the differing ids through `details` jobs of a `heal` run (what Zoho answers
+//! "does not exist" is tombstoned) when a kind's differences exceed its threshold; deletions are
+//! confirmed and applied whatever the threshold. Never a blind full resync; a dry run reports the plan
+//! and changes nothing. The in-memory diff ([`diff`]) is a pure function.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

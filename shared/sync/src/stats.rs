@@ -189,7 +189,8 @@ const TRANSACTIONS: [EntityKind; 7] = [
 ];
 
 /// Every statistic group of both sides. `zoho` holds list records by kind (and, under `ItemStock`,
-/// the stock rows of the location-narrowed listings; under `PriceBookRate`, the books' rates).
+/// the per-location rows the stock comparison read or verified by totals; under `PriceBookRate`, the
+/// books' rates).
 pub fn collect_stats(
     zoho: &HashMap<EntityKind, Vec<Value>>,
     local: &HashMap<EntityKind, Vec<Value>>,

@@ -2,8 +2,9 @@
 //!
 //! Modes (the scheduled input's `mode`): `incremental` lists items changed since the stock cursor and
 //! re-reads their stock with `/itemdetails` (100 per call); `full` does so for every item; `warehouse`
-//! lists items narrowed to one location and re-reads only those whose quantity there differs from the
-//! stored one; `items` re-reads the given ids; `low_stock` re-reads the items stored below the
+//! lists every item (Zoho may or may not narrow a list to a location: ZOHO.md calls it inferred) and
+//! re-reads those whose organisation total differs from the stored total or per-location sum, keeping
+//! that one location's rows; `items` re-reads the given ids; `low_stock` re-reads the items stored below the
 //! threshold. Only rows whose content changed are written (unchanged rows cost a hash comparison, no
 //! write and no event); each changed row publishes `tds.stock.changed`, and a changed row below the
 //! threshold (every such row, in `low_stock` mode) publishes `tds.stock.low`. Each poll is a sync run
