@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   tds up [--port P] [--items N] [--time-scale X] [--data-dir DIR] [--no-initial-sync] [--zoho-per-minute N]
+         [--zoho-profile documented|filter-ignored-warehouses|filter-ignored-locations]
   tds sync <entity|all> [--mode full|incremental] [--wait]
   tds stock [--mode incremental|full] [--warehouse ID] [--items a,b] [--low-stock --threshold N]
   tds stats [--entity items|customers|vendors|pricelists|stock|images] [--detailed]

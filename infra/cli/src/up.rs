@@ -29,6 +29,7 @@ pub struct Options {
     data_dir: PathBuf,
     initial_sync: bool,
     zoho_per_minute: u32,
+    zoho_profile: tds_zoho_sim::Profile,
 }
 
 impl Options {
@@ -43,6 +44,7 @@ impl Options {
                 .unwrap_or_else(|_| PathBuf::from(".tds-local")),
             initial_sync: true,
             zoho_per_minute: 100,
+            zoho_profile: tds_zoho_sim::Profile::default(),
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -77,6 +79,14 @@ impl Options {
                         .ok()
                         .filter(|n| *n > 0)
                         .ok_or_else(|| "--zoho-per-minute must be a positive whole number".to_string())?
+                }
+                "--zoho-profile" => {
+                    let name = value("--zoho-profile")?;
+                    let all = tds_zoho_sim::Profile::all();
+                    let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
+                    o.zoho_profile = all.into_iter().find(|p| p.name == name).ok_or_else(|| {
+                        format!("--zoho-profile: no profile {name:?}; valid: {}", names.join(", "))
+                    })?
                 }
                 other => return Err(format!("unknown option {other:?} for `tds up`")),
             }
@@ -134,6 +144,7 @@ async fn database(
 async fn zoho(
     items: usize,
     per_minute: u32,
+    profile: tds_zoho_sim::Profile,
     hook_base: &str,
 ) -> Result<(String, Option<RunningSimulator>, String), String> {
     if let Ok(doc) = std::env::var("TDS_ZOHO_CREDENTIALS") {
@@ -154,6 +165,7 @@ async fn zoho(
         .await
         .map_err(|e| format!("cannot start the embedded Zoho simulator: {e}"))?;
     sim.sim.configure(|c| c.per_minute_limit = per_minute);
+    sim.sim.set_profile(&spec.org_id, profile);
     let client = tds_zoho_sim::ClientCredentials::default();
     let (secret, signing) = (random_hex(16), random_hex(16));
     sim.sim.configure_webhooks(Some(WebhookConfig {
@@ -292,8 +304,13 @@ pub async fn run(o: Options) -> Result<(), String> {
         Some(c) => format!("{database_shown} (private cluster in {})", c.dir.display()),
         None => database_shown,
     };
-    let (doc, sim, zoho_what) =
-        zoho(o.items, o.zoho_per_minute, &format!("{base}/webhooks/zoho")).await?;
+    let (doc, sim, zoho_what) = zoho(
+        o.items,
+        o.zoho_per_minute,
+        o.zoho_profile.clone(),
+        &format!("{base}/webhooks/zoho"),
+    )
+    .await?;
     let credentials =
         StaticCredentials::from_json(&doc, app_settings.data_centre).map_err(|e| e.to_string())?;
     let orgs = credentials.organizations().to_vec();

@@ -139,7 +139,17 @@ async fn the_local_stack_syncs_serves_the_admin_api_and_applies_webhooks() {
     let name = format!("tds_cli_up_{}", std::process::id());
     let url = fresh_database(&name).await;
     let dir = std::env::temp_dir().join(&name);
-    let stack = up(&url, &dir, &["--items", "60"]);
+    // A warehouse-mode organisation on a Zoho that ignores `location_id` on lists.
+    let stack = up(
+        &url,
+        &dir,
+        &[
+            "--items",
+            "60",
+            "--zoho-profile",
+            "filter-ignored-warehouses",
+        ],
+    );
 
     let runs = settled(&stack, 12).await;
     assert!(runs.iter().all(|r| r["status"] == "completed"), "{runs:?}");
@@ -202,6 +212,7 @@ async fn the_local_stack_syncs_serves_the_admin_api_and_applies_webhooks() {
         serde_json::from_str::<Value>(&out).unwrap()["statistics"]["database"]["total"],
         60
     );
+    stock_stats_per_warehouse(&stack, &pool).await;
     drop(stack);
     pool.close().await;
     drop_database(&name).await;
@@ -323,6 +334,8 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     assert!(out.contains("match") && out.contains("dry run"), "{out}");
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
     assert!(saved["reports"][0]["kinds"].is_array());
+    // A location-mode organisation (the documented profile).
+    stock_stats_per_warehouse(&stack, &pool).await;
     // Stock by warehouse and below a threshold.
     let warehouse: String =
         sqlx::query_scalar("SELECT zoho_id FROM locations ORDER BY zoho_id LIMIT 1")
@@ -818,4 +831,35 @@ async fn against_the_iam_authorized_api_every_request_is_signed_with_aws_credent
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("token or aws-iam"), "{err}");
     assert_eq!(seen.lock().unwrap().len(), before);
+}
+
+/// `tds stats --entity stock` gives, on both sides, one entry per warehouse with the stored
+/// per-location totals (the typed `item_stock` columns, whatever shape Zoho sent them in).
+async fn stock_stats_per_warehouse(stack: &Stack, pool: &sqlx::PgPool) {
+    let warehouses: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT location_id, sum(stock_on_hand)::float8 FROM item_stock WHERE deleted_at IS NULL GROUP BY location_id ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(warehouses.len() >= 2, "{warehouses:?}");
+    let (code, out, err) = tds(stack, &["stats", "--entity", "stock", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let stock = &serde_json::from_str::<Value>(&out).unwrap()["statistics"];
+    for side in ["zoho", "database"] {
+        let by: Vec<(String, f64)> = stock[side]["by_warehouse"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect();
+        assert_eq!(by.len(), warehouses.len(), "{side}: {by:?}");
+        for ((k, v), (w, total)) in by.iter().zip(&warehouses) {
+            assert_eq!(
+                (k, (v * 100.0).round()),
+                (w, (total * 100.0).round()),
+                "{side}"
+            );
+        }
+    }
 }
