@@ -194,7 +194,16 @@ async fn deletions_become_tombstones(pool: PgPool) {
         ])
         .await;
 
-    // A Deleted rule's webhook, and webhooks of later edits to records Zoho has deleted since.
+    // A Deleted rule's webhook (Zoho deleted the item: confirmed), and webhooks of later edits to
+    // records Zoho has deleted since.
+    s.sim
+        .sim
+        .delete(
+            ORG,
+            Collection::Items,
+            items[0]["item_id"].as_str().unwrap(),
+        )
+        .unwrap();
     let edited = s
         .sim
         .sim
@@ -359,6 +368,10 @@ async fn published_events_match_their_schemas(pool: PgPool) {
     s.processor
         .process(vec![message(EntityKind::Item, &item, Action::Edited)])
         .await;
+    s.sim
+        .sim
+        .delete(ORG, Collection::Items, item["item_id"].as_str().unwrap())
+        .unwrap();
     s.processor
         .process(vec![message(EntityKind::Item, &item, Action::Deleted)])
         .await;
@@ -550,6 +563,66 @@ async fn a_payload_dated_in_the_future_is_read_again_not_trusted(pool: PgPool) {
         stats.orgs[ORG].by_endpoint["GET /books/v3/customerpayments/{id}"],
         1
     );
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_replayed_or_misrouted_deletion_does_not_delete_live_data(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let item = first(&s.sim, Collection::Items, |_| true);
+    let invoice = first(&s.sim, Collection::Invoices, |_| true);
+    s.processor
+        .process(vec![
+            message(EntityKind::Item, &item, Action::Edited),
+            message(EntityKind::Invoice, &invoice, Action::Edited),
+        ])
+        .await;
+    // The same deliveries sent again as deletions (an `/edited` delivery re-sent to `/deleted`):
+    // Zoho still has both records, so both stay live (and are refreshed from Zoho).
+    s.sim.sim.reset_stats();
+    let out = s
+        .processor
+        .process(vec![
+            message(EntityKind::Item, &item, Action::Deleted),
+            message(EntityKind::Invoice, &invoice, Action::Deleted),
+        ])
+        .await;
+    assert!(out.iter().all(|(_, d)| *d == Disposition::Done), "{out:?}");
+    for kind in [EntityKind::Item, EntityKind::Invoice] {
+        let counts = s.store.counts(kind, ORG).await.unwrap();
+        assert_eq!((counts.active, counts.deleted), (1, 0), "{kind}");
+    }
+    let calls = s.sim.sim.stats().orgs[ORG].by_endpoint.clone();
+    assert_eq!(calls["GET /inventory/v1/itemdetails"], 1, "{calls:?}");
+    assert_eq!(calls["GET /books/v3/invoices/{id}"], 1, "{calls:?}");
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn ids_that_are_not_zoho_ids_never_reach_a_zoho_url(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let zoho = tds_tests::sim_client(
+        ORG,
+        &s.sim.base_url,
+        pool.clone(),
+        tds_tests::test_client_settings(1_000_000),
+    );
+    s.sim.sim.reset_stats();
+    for id in [
+        "../items/4815000000044208",
+        "1?organization_id=999&x=",
+        "12 34",
+        "",
+    ] {
+        let err = zoho
+            .get_record(ORG, EntityKind::Contact, id, tds_zoho::Priority::Webhook)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, tds_zoho::ZohoError::InvalidId(_)),
+            "{id}: {err}"
+        );
+        assert!(!err.is_retriable());
+    }
+    assert_eq!(s.sim.sim.stats().orgs.get(ORG).map_or(0, |o| o.calls), 0);
 }
 
 /// Live rates of a price book as stored: item id → rate.

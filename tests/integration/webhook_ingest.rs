@@ -581,6 +581,31 @@ async fn a_corpus_of_bad_requests_gets_clear_4xx_answers_and_enqueues_nothing() 
             "no item_id",
         ),
         bad(&org, br#"{"item": {"item_id": 1.5}}"#, 422, "no item_id"),
+        // Ids that would walk to another Zoho path or add query parameters.
+        bad(
+            &org,
+            br#"{"contact": {"contact_id": "../items/4815000000044208"}}"#,
+            422,
+            "is not a Zoho id",
+        ),
+        bad(
+            &org,
+            br#"{"item": {"item_id": "1?organization_id=999&x="}}"#,
+            422,
+            "is not a Zoho id",
+        ),
+        bad(
+            &org,
+            br#"{"invoice": {"invoice_id": "12%2F34"}}"#,
+            422,
+            "is not a Zoho id",
+        ),
+        bad(
+            &org,
+            br#"{"item": {"item_id": "123456789012345678901234567890123"}}"#,
+            422,
+            "is not a Zoho id",
+        ),
         bad(&format!("{org}/exploded"), item, 422, "unknown action"),
         Bad {
             content_type: Some("application/x-www-form-urlencoded"),

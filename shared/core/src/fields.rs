@@ -265,6 +265,12 @@ pub fn parse_decimal(s: &str) -> Option<Decimal> {
         .map(|d| d.normalize())
 }
 
+/// Whether `s` looks like a Zoho record or organisation id: 1 to 32 ASCII digits. Anything else
+/// (a path, a query string, a 60 KB blob) never reaches a Zoho URL or a table.
+pub fn is_zoho_id(s: &str) -> bool {
+    (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Parses a Zoho timestamp: `2024-02-01T10:54:54+0200` (Zoho's usual form, no colon in the offset),
 /// RFC 3339 (`+02:00` or `Z`, optional fraction), `2024-02-01 10:54:54` (taken as UTC), or a bare date
 /// `2024-02-01` (midnight UTC). Returns `None` for anything else.
@@ -320,7 +326,8 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` characters (with `…` when cut), for logs and error messages.
+pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {

@@ -412,6 +412,12 @@ pub fn normalize(
             )))
         }
     };
+    if !crate::fields::is_zoho_id(&zoho_id) {
+        return Err(WebhookError::Unprocessable(format!(
+            "the {key} record's {id_field} {:?} is not a Zoho id (1 to 32 digits)",
+            crate::fields::truncate(&zoho_id, 40)
+        )));
+    }
     let last_modified_time = record
         .get("last_modified_time")
         .and_then(Value::as_str)

@@ -6,8 +6,9 @@
 //! grouped per (organisation, kind), completed where the payload lacks what the detail GET has (items
 //! in bulk by `/itemdetails`; documents without line items, contacts, price books without rates and
 //! payloads without Zoho's time by their detail GET; a record Zoho no longer has becomes a tombstone
-//! as of now) and written through the [`EntityWriter`], in one transaction with each message's
-//! receipt and outcome.
+//! as of now, one it never had leaves a receipt and no row; a deletion is applied only once Zoho
+//! answers "does not exist", so a replayed or mis-routed delivery cannot delete live data) and
+//! written through the [`EntityWriter`], in one transaction with each message's receipt and outcome.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -264,58 +265,65 @@ impl Processor {
         let mut gone: Vec<(usize, Tombstone)> = Vec::new();
         let mut records: Vec<(usize, Value)> = Vec::new();
 
-        let upserts: Vec<usize> = (0..items.len())
-            .filter(|&i| items[i].message.action != Action::Deleted)
+        // Every message is answered from Zoho where the payload cannot be trusted on its own: items
+        // always (in bulk), a payload lacking what the detail has, and every deletion (a replayed or
+        // mis-routed delivery must not delete live data: only Zoho's "does not exist" does).
+        let asked: Vec<usize> = (0..items.len())
+            .filter(|&i| kind == EntityKind::Item || items[i].refetch || is_delete(&items[i]))
             .collect();
-        for (i, w) in items.iter().enumerate() {
-            if w.message.action == Action::Deleted {
-                deletions.push((i, tombstone(&w.message)));
+        for (i, w) in items.iter_mut().enumerate() {
+            if !asked.contains(&i) {
+                records.push((i, std::mem::take(&mut w.message.payload)));
             }
         }
-        match kind {
-            EntityKind::Item if !upserts.is_empty() => {
-                let ids: Vec<String> = upserts
-                    .iter()
-                    .map(|&i| items[i].message.zoho_id.clone())
-                    .collect();
-                match self.zoho.item_details(org, &ids, Priority::Webhook).await {
-                    Ok(found) => {
-                        let by_id: HashMap<String, Value> = found
-                            .into_iter()
-                            .map(|item| (item.item_id.clone(), item.record))
-                            .collect();
-                        for &i in &upserts {
-                            match by_id.get(&items[i].message.zoho_id) {
-                                Some(record) => records.push((i, record.clone())),
-                                // Not returned by /itemdetails: deleted in Zoho since the webhook
-                                // (or never there).
-                                None => gone.push((i, gone_now(&items[i].message))),
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let f = Failure::from(e);
-                        failed.extend(upserts.iter().map(|&i| (i, f.clone())));
+        // What Zoho answered for message `i`: its record, or that it does not exist.
+        let mut answer = |i: usize, found: Option<Value>, items: &[Work]| {
+            let m = &items[i].message;
+            match (found, m.action) {
+                (Some(record), Action::Deleted) => {
+                    tracing::warn!(org, %kind, zoho_id = %m.zoho_id, "deletion not confirmed: Zoho still has the record; kept and refreshed");
+                    records.push((i, record));
+                }
+                (Some(record), _) => records.push((i, record)),
+                // Confirmed: deleted as the webhook said.
+                (None, Action::Deleted) => deletions.push((i, tombstone(m))),
+                // Deleted in Zoho since the webhook (or never there).
+                (None, _) => gone.push((i, gone_now(m))),
+            }
+        };
+        if kind == EntityKind::Item && !asked.is_empty() {
+            let ids: Vec<String> = asked
+                .iter()
+                .map(|&i| items[i].message.zoho_id.clone())
+                .collect();
+            match self.zoho.item_details(org, &ids, Priority::Webhook).await {
+                Ok(found) => {
+                    let by_id: HashMap<String, Value> = found
+                        .into_iter()
+                        .map(|item| (item.item_id.clone(), item.record))
+                        .collect();
+                    for &i in &asked {
+                        // A record asked twice in the group (two messages) is answered for both.
+                        let record = by_id.get(&items[i].message.zoho_id).cloned();
+                        answer(i, record, items);
                     }
                 }
+                Err(e) => {
+                    let f = Failure::from(e);
+                    failed.extend(asked.iter().map(|&i| (i, f.clone())));
+                }
             }
-            _ => {
-                for &i in &upserts {
-                    let refetch = items[i].refetch;
-                    let m = &mut items[i].message;
-                    if !refetch {
-                        records.push((i, std::mem::take(&mut m.payload)));
-                        continue;
-                    }
-                    match self
-                        .zoho
-                        .get_record(org, kind, &m.zoho_id, Priority::Webhook)
-                        .await
-                    {
-                        Ok(record) => records.push((i, record)),
-                        Err(e) if e.is_not_found() => gone.push((i, gone_now(m))),
-                        Err(e) => failed.push((i, Failure::from(e))),
-                    }
+        } else {
+            for &i in &asked {
+                let id = items[i].message.zoho_id.clone();
+                match self
+                    .zoho
+                    .get_record(org, kind, &id, Priority::Webhook)
+                    .await
+                {
+                    Ok(record) => answer(i, Some(record), items),
+                    Err(e) if e.is_not_found() => answer(i, None, items),
+                    Err(e) => failed.push((i, Failure::from(e))),
                 }
             }
         }
@@ -404,11 +412,15 @@ struct GroupPlan {
 }
 
 impl Work {
-    /// Whether applying it needs a Zoho call (items are always read in bulk by `/itemdetails`).
+    /// Whether applying it needs a Zoho call (items are always read in bulk by `/itemdetails`, and
+    /// every deletion is confirmed).
     fn asks_zoho(&self) -> bool {
-        let m = &self.message;
-        m.action != Action::Deleted && (m.kind == EntityKind::Item || self.refetch)
+        self.message.kind == EntityKind::Item || self.refetch || is_delete(self)
     }
+}
+
+fn is_delete(w: &Work) -> bool {
+    w.message.action == Action::Deleted
 }
 
 /// The receipt of `m`, carried by queue message `message_id`, applied with `outcome` (or not).

@@ -225,6 +225,15 @@ impl ZohoClient {
         binary: bool,
     ) -> Result<Attempt, ZohoError> {
         let org = self.org(org_id)?;
+        // Every segment is a plain name or id: nothing can climb to another path or add a query.
+        if let Some(bad) = path.split('/').find(|segment| {
+            segment.is_empty()
+                || !segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            return Err(ZohoError::InvalidId(tds_core::fields::truncate(bad, 40)));
+        }
         let what = format!("GET {}/{path}", product.root());
         let url = format!("{}{}/{path}", org.api_domain, product.root());
         let mut refreshed = false;
@@ -455,6 +464,7 @@ impl ZohoClient {
     ) -> Result<Value, ZohoError> {
         let endpoint = endpoint(kind)
             .ok_or_else(|| ZohoError::Config(format!("{kind} has no Zoho endpoint of its own")))?;
+        zoho_id(id)?;
         let product = self.org(org_id)?.product_for(kind);
         let body = self
             .get_json(
@@ -481,6 +491,9 @@ impl ZohoClient {
         priority: Priority,
     ) -> Result<Vec<Item>, ZohoError> {
         let product = self.org(org_id)?.product_for(EntityKind::Item);
+        for id in ids {
+            zoho_id(id)?;
+        }
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
             let joined = chunk.join(",");
@@ -575,5 +588,14 @@ impl Pages<'_> {
             _ => None,
         };
         Some(result)
+    }
+}
+
+/// `id` if it is a Zoho id, else [`ZohoError::InvalidId`] (shown truncated).
+fn zoho_id(id: &str) -> Result<&str, ZohoError> {
+    if tds_core::fields::is_zoho_id(id) {
+        Ok(id)
+    } else {
+        Err(ZohoError::InvalidId(tds_core::fields::truncate(id, 40)))
     }
 }

@@ -96,6 +96,10 @@ pub enum ZohoError {
         /// Zoho's message or the body's start.
         message: String,
     },
+    /// An id or path segment that is not what Zoho uses (ids are digit strings): refused before any
+    /// request, so it can neither walk to another path nor add query parameters.
+    #[error("not a Zoho id or path segment: {0:?} (Zoho ids are 1 to 32 digits)")]
+    InvalidId(String),
     /// The response was not the JSON Zoho documents.
     #[error("Zoho response to {what} is malformed: {message}")]
     Malformed {
