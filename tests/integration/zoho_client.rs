@@ -357,7 +357,13 @@ async fn zoho_errors_map_to_typed_errors(pool: PgPool) {
         c.error_rate = 0.0;
         c.http200_error_rate = 1.0;
     });
+    sim.sim.reset_stats();
     let err = items_page(&client).await.unwrap_err();
+    assert_eq!(
+        sim.sim.stats().orgs[ORG].by_endpoint["GET /inventory/v1/items"],
+        3,
+        "an undocumented code on HTTP 200 is retried up to max_attempts first"
+    );
     assert!(
         matches!(
             err,

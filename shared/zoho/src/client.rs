@@ -350,6 +350,13 @@ impl ZohoClient {
         Ok(match status {
             200..=299 => match (body, code) {
                 (Some(body), Some(0)) => Attempt::Done(body),
+                (Some(_), Some(code))
+                    if crate::error::code_class(status, code).retried()
+                        && attempt < self.retry.max_attempts =>
+                {
+                    tracing::warn!(org = org_id, %what, status, code, attempt, reason = crate::error::code_class(status, code).reason(), "Zoho error code; retrying");
+                    Attempt::RetryAfter(self.backoff(attempt))
+                }
                 (Some(_), Some(code)) => Attempt::Fail(ZohoError::Api {
                     what,
                     status,

@@ -129,19 +129,95 @@ impl ZohoError {
 
     /// Whether the same call may succeed later (rate limits, quotas, outages, timeouts).
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            ZohoError::Transport { .. }
-                | ZohoError::TokenRefreshLimited { .. }
-                | ZohoError::RateLimited { .. }
-                | ZohoError::DailyQuotaExhausted { .. }
-                | ZohoError::Server { .. }
-                | ZohoError::Database { .. }
-        )
+        match self {
+            ZohoError::Api { status, code, .. } => {
+                code_class(*status, *code) == CodeClass::Transient
+            }
+            _ => matches!(
+                self,
+                ZohoError::Transport { .. }
+                    | ZohoError::TokenRefreshLimited { .. }
+                    | ZohoError::RateLimited { .. }
+                    | ZohoError::DailyQuotaExhausted { .. }
+                    | ZohoError::Server { .. }
+                    | ZohoError::Database { .. }
+            ),
+        }
     }
 
     /// Whether Zoho says the record does not exist (a re-fetch should tombstone it).
     pub fn is_not_found(&self) -> bool {
         matches!(self, ZohoError::NotFound { .. })
+    }
+}
+
+/// What a non-zero Zoho `code` means for retrying (ZOHO.md §"Errors": Zoho's codes are documented
+/// only in part, and some failures come as HTTP 200 with a code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeClass {
+    /// Known to pass: retried in the client, and retriable (the queue redelivers) when it persists.
+    Transient,
+    /// Not known: retried a few times in the client (Zoho answers some transient failures with
+    /// HTTP 200 and a code, e.g. 2 "Invalid value passed ... Please try again"), then permanent.
+    Unknown,
+    /// A request TDS got wrong, or a refusal retrying cannot change: failed at once.
+    Permanent,
+}
+
+impl CodeClass {
+    /// Whether the client retries it before giving up.
+    pub fn retried(self) -> bool {
+        self != CodeClass::Permanent
+    }
+
+    /// Why, for logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CodeClass::Transient => "a transient Zoho failure",
+            CodeClass::Unknown => "an undocumented code: retried a few times first",
+            CodeClass::Permanent => "a refusal retrying cannot change",
+        }
+    }
+}
+
+/// The class of Zoho's `code` at HTTP `status`:
+/// * 1000 internal error, 43/45 rate limit: transient;
+/// * 1002 does not exist, 4029 organisation missing or invalid, 5 invalid URL, 14/57 not authorised,
+///   and any code on a 4xx answer: permanent;
+/// * any other code on a 2xx answer: unknown.
+pub fn code_class(status: u16, code: i64) -> CodeClass {
+    match code {
+        1000 | 43 | 45 => CodeClass::Transient,
+        1002 | 4029 | 5 | 14 | 57 => CodeClass::Permanent,
+        _ if (200..300).contains(&status) => CodeClass::Unknown,
+        _ => CodeClass::Permanent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_table_retries_what_may_pass_and_fails_what_cannot() {
+        assert_eq!(code_class(500, 1000), CodeClass::Transient);
+        assert_eq!(code_class(200, 45), CodeClass::Transient);
+        assert_eq!(code_class(200, 2), CodeClass::Unknown);
+        assert_eq!(code_class(200, 9999), CodeClass::Unknown);
+        assert_eq!(code_class(400, 2), CodeClass::Permanent);
+        assert_eq!(code_class(404, 1002), CodeClass::Permanent);
+        assert_eq!(code_class(200, 4029), CodeClass::Permanent);
+        let api = |status, code| ZohoError::Api {
+            what: "GET items".into(),
+            status,
+            code,
+            message: String::new(),
+        };
+        assert!(api(500, 1000).is_retriable());
+        assert!(
+            !api(200, 2).is_retriable(),
+            "unknown codes fail after the client's retries"
+        );
+        assert!(!api(400, 2).is_retriable());
     }
 }

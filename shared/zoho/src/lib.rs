@@ -16,6 +16,6 @@ pub mod token;
 pub use budget::{BudgetSettings, Priority, RateBudget};
 pub use client::{endpoint, ClientSettings, Page, Pages, RetryPolicy, ZohoClient};
 pub use config::{DataCentre, OrgConfig, Product};
-pub use error::ZohoError;
+pub use error::{code_class, CodeClass, ZohoError};
 pub use secret::{CredentialSource, Credentials, SecretString, StaticCredentials};
 pub use token::{TokenManager, TokenSettings};
