@@ -597,6 +597,54 @@ async fn a_replayed_or_misrouted_deletion_does_not_delete_live_data(pool: PgPool
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn stock_rows_of_locations_an_item_no_longer_lists_are_removed(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let item = first(&s.sim, Collection::Items, |i| {
+        i["product_type"] == "goods" && i["locations"].as_array().is_some_and(|l| l.len() >= 2)
+    });
+    let id = item["item_id"].as_str().unwrap().to_string();
+    s.processor
+        .process(vec![message(EntityKind::Item, &item, Action::Edited)])
+        .await;
+    let live = |pool: PgPool, id: String| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT location_id FROM item_stock WHERE item_id = $1 AND deleted_at IS NULL ORDER BY 1",
+        )
+        .bind(id)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let before = live(pool.clone(), id.clone()).await;
+    assert!(before.len() >= 2, "{before:?}");
+    // Zoho stops listing the item's last location (a location removed from the item).
+    let dropped = s.sim.sim.with_state(|st| {
+        let record = st
+            .orgs
+            .get_mut(ORG)
+            .unwrap()
+            .records
+            .get_mut(&Collection::Items)
+            .unwrap()
+            .get_mut(&id)
+            .unwrap();
+        let locations = record["locations"].as_array_mut().unwrap();
+        let gone = locations.pop().unwrap();
+        gone["location_id"].as_str().unwrap().to_string()
+    });
+    // The next delivery for the item (another rule's, so another dedupe key).
+    s.processor
+        .process(vec![message(EntityKind::Item, &item, Action::Upserted)])
+        .await;
+    let after = live(pool.clone(), id.clone()).await;
+    let expected: Vec<String> = before.into_iter().filter(|l| *l != dropped).collect();
+    assert_eq!(
+        after, expected,
+        "the row of {dropped} is tombstoned, the others stay"
+    );
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn ids_that_are_not_zoho_ids_never_reach_a_zoho_url(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let zoho = tds_tests::sim_client(

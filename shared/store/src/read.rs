@@ -369,6 +369,23 @@ pub(crate) async fn rate_ids_of_books(
     .map_err(StoreError::db("read price-book rates"))
 }
 
+/// The live stock row ids of `item_ids` on `conn`.
+pub(crate) async fn stock_ids_of_items(
+    conn: &mut sqlx::PgConnection,
+    org_id: &str,
+    item_ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT zoho_id FROM item_stock
+         WHERE org_id = $1 AND item_id = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id",
+    )
+    .bind(org_id)
+    .bind(item_ids)
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::db("read stock rows"))
+}
+
 impl Store {
     /// Every live rate: row id → `pricebook_rate`.
     pub async fn rates_of_books(

@@ -99,6 +99,15 @@ impl WriteTx {
         crate::read::rate_ids_of_books(self.conn(), org_id, pricebook_ids).await
     }
 
+    /// The live stock row ids of `item_ids`, in this transaction.
+    pub async fn stock_ids_of_items(
+        &mut self,
+        org_id: &str,
+        item_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        crate::read::stock_ids_of_items(self.conn(), org_id, item_ids).await
+    }
+
     /// Records webhook receipts with their outcomes, in one statement, in this transaction (see
     /// [`crate::NewReceipt`]).
     pub async fn record_receipts(

@@ -199,10 +199,14 @@ impl WriteBatch<'_> {
         let mut stock = Vec::new();
         let mut rates = Vec::new();
         let mut books_with_rates = Vec::new();
+        let mut items_with_stock = Vec::new();
         for (slot, (record, observed)) in records.into_iter().enumerate() {
             written.records.push(Err(String::new()));
             match parse_entity(kind, record) {
                 Ok(AnyEntity::Item(item)) => {
+                    if item.stock_shape.is_some() {
+                        items_with_stock.push(item.item_id.clone());
+                    }
                     stock.extend(
                         item.stock_rows()
                             .into_iter()
@@ -251,6 +255,21 @@ impl WriteBatch<'_> {
         }
         if !stock.is_empty() {
             self.write_stock(&stock).await?;
+        }
+        if !items_with_stock.is_empty() {
+            // An item's detail lists every location it keeps stock at: rows of others are gone.
+            let listed: HashSet<&str> = stock.iter().map(|r| r.zoho_id.as_str()).collect();
+            let gone: Vec<String> = self
+                .tx
+                .stock_ids_of_items(org, &items_with_stock)
+                .await?
+                .into_iter()
+                .filter(|id| !listed.contains(id.as_str()))
+                .collect();
+            if !gone.is_empty() {
+                let deletions = tombstones(org, gone, Utc::now());
+                self.tombstone(EntityKind::ItemStock, &deletions).await?;
+            }
         }
         if !books_with_rates.is_empty() {
             let listed: HashSet<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
