@@ -233,6 +233,18 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
         ),
         ("get", "/api/tds/sync-runs?limit=0", json!({}), "limit"),
         ("get", "/api/tds/sync-runs?status=lost", json!({}), "status"),
+        ("get", "/api/tds/sync-runs?offset=-1", json!({}), "offset"),
+        // Malformed numbers: the extractor's rejection, as JSON like every other error.
+        ("get", "/api/tds/sync-runs?limit=ten", json!({}), "limit"),
+        (
+            "get",
+            "/api/tds/sync-runs?offset=99999999999999999999",
+            json!({}),
+            "offset",
+        ),
+        // PostgreSQL text cannot hold a NUL byte: refused before any query.
+        ("get", "/api/tds/sync-runs?org_id=6%00", json!({}), "NUL"),
+        ("get", "/api/tds/status?org_id=%00", json!({}), "NUL"),
         ("get", "/api/tds/sync-runs/abc", json!({}), "number"),
         ("get", "/api/tds/status?org_id=42", json!({}), "42"),
         ("post", "/api/tds/stock/sync", json!({}), "empty"),
@@ -265,6 +277,17 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
     );
     let (s, _) = call(&base, "get", "/api/tds/nope", Some(TOKEN), json!({})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // The largest offset is a page past the end, not an overflow.
+    let (s, answer) = call(
+        &base,
+        "get",
+        &format!("/api/tds/sync-runs?offset={}", i64::MAX),
+        Some(TOKEN),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    assert_eq!(answer["runs"], json!([]));
 
     // Dead letters: listed with their reason, then retried back onto the inbox.
     let reason_body = json!({"reason": "not an inbox message", "failed_at": "2026-11-26T00:00:00Z", "original": "garbage"});

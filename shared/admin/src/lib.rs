@@ -126,8 +126,13 @@ impl IntoResponse for ApiError {
 }
 
 impl From<tds_store::StoreError> for ApiError {
+    /// The database's own text stays in the logs: callers learn that it failed, not how.
     fn from(e: tds_store::StoreError) -> Self {
-        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        tracing::error!(error = %e, "admin request failed in the database");
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is unavailable or refused the request; details are in the logs".into(),
+        )
     }
 }
 
@@ -141,8 +146,14 @@ impl From<Failure> for ApiError {
 }
 
 impl From<tds_core::ports::PortError> for ApiError {
+    /// Resource names and SDK error chains stay in the logs.
     fn from(e: tds_core::ports::PortError) -> Self {
-        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        tracing::error!(error = %e, "admin request failed in a backing service");
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a backing service (queue, secrets, events) is unavailable; details are in the logs"
+                .into(),
+        )
     }
 }
 
@@ -180,11 +191,37 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/api/tds/organizations", get(organizations))
         .route("/api/tds/entities/{kind}/{id}", get(entity))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             authenticate,
         ))
         .with_state(admin)
+}
+
+/// Input no handler should see and answers no caller should get: a NUL byte anywhere in the path or
+/// query is refused (400: PostgreSQL text cannot hold one), and an extractor's plain-text rejection
+/// (a malformed number, a missing field) becomes the documented `{"error": "..."}` JSON.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let raw = format!("{}?{}", uri.path(), uri.query().unwrap_or(""));
+    if raw.to_ascii_lowercase().contains("%00") || raw.contains('\0') {
+        return bad_request("the request contains a NUL byte").into_response();
+    }
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain) {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 16 * 1024)
+        .await
+        .unwrap_or_default();
+    ApiError(status, String::from_utf8_lossy(&body).into_owned()).into_response()
 }
 
 async fn authenticate(
@@ -432,28 +469,33 @@ async fn sync_runs(State(admin): Shared, Query(q): Query<RunsQuery>) -> Answer {
     if !(1..=500).contains(&limit) {
         return Err(bad_request("limit must be between 1 and 500"));
     }
-    let offset = q.offset.unwrap_or(0).max(0);
-    if let Some(s) = &q.status {
-        if !["running", "completed", "failed"].contains(&s.as_str()) {
-            return Err(bad_request(format!(
-                "status must be running, completed or failed, not {s}"
-            )));
-        }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(bad_request("offset must be 0 or more"));
     }
-    let all = admin
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(tds_store::RunStatus::from_name(s).ok_or_else(|| {
+            bad_request(format!(
+                "status must be running, completed or failed, not {}",
+                tds_core::fields::truncate(s, 40)
+            ))
+        })?),
+    };
+    let filter = tds_store::RunFilter {
+        org_id: q.org_id,
+        entity: q.entity,
+        status,
+    };
+    let runs: Vec<Value> = admin
         .store
-        .recent_runs(q.org_id.as_deref(), offset + limit + 1000)
-        .await?;
-    let filtered: Vec<Value> = all
+        .runs_page(&filter, limit, offset)
+        .await?
         .iter()
-        .filter(|r| q.entity.as_deref().is_none_or(|e| r.entity == e))
-        .filter(|r| q.status.as_deref().is_none_or(|s| r.status.as_str() == s))
-        .skip(offset as usize)
-        .take(limit as usize)
         .map(run_json)
         .collect();
     Ok(Json(
-        json!({"runs": filtered, "limit": limit, "offset": offset}),
+        json!({"runs": runs, "limit": limit, "offset": offset}),
     ))
 }
 

@@ -31,7 +31,7 @@ pub use ops::{ensure_database, TokenExpiry};
 pub use read::{EntityCounts, ImageWork, ItemTotals, RowVersion, StoredRow};
 pub use receipts::NewReceipt;
 pub use reports::{AlertRow, AlertSeverity, HistoryRow, NewComparison};
-pub use runs::{Cursor, RunCounts, RunStatus, SyncRun};
+pub use runs::{Cursor, RunCounts, RunFilter, RunStatus, SyncRun};
 pub use tx::WriteTx;
 pub use upsert::{BatchReport, Outcome, RowOutcome, Tombstone};
 

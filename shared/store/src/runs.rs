@@ -31,6 +31,16 @@ impl RunStatus {
         }
     }
 
+    /// `running`, `completed` or `failed`; anything else is `None`.
+    pub fn from_name(s: &str) -> Option<RunStatus> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "completed" => Some(RunStatus::Completed),
+            "failed" => Some(RunStatus::Failed),
+            _ => None,
+        }
+    }
+
     fn parse(s: &str) -> RunStatus {
         match s {
             "completed" => RunStatus::Completed,
@@ -207,6 +217,30 @@ impl Store {
         ))
         .bind(org_id)
         .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read sync runs"))?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// A page of runs, newest first, filtered in SQL (organisation, entity, status).
+    pub async fn runs_page(
+        &self,
+        filter: &RunFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM tds_sync_runs
+             WHERE ($1::text IS NULL OR org_id = $1) AND ($2::text IS NULL OR entity = $2)
+               AND ($3::text IS NULL OR status = $3)
+             ORDER BY id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(filter.org_id.as_deref())
+        .bind(filter.entity.as_deref())
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(limit)
+        .bind(offset)
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("read sync runs"))?;
@@ -401,4 +435,15 @@ where
     .await
     .map_err(StoreError::db("update sync run"))?;
     Ok(())
+}
+
+/// Filters of [`Store::runs_page`]; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Organisation.
+    pub org_id: Option<String>,
+    /// Entity kind name (`item`, `item_stock`, ...).
+    pub entity: Option<String>,
+    /// Run status.
+    pub status: Option<RunStatus>,
 }
