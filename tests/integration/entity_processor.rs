@@ -645,6 +645,59 @@ async fn stock_rows_of_locations_an_item_no_longer_lists_are_removed(pool: PgPoo
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn only_the_message_that_cannot_be_written_is_dead_lettered(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let invoices: Vec<Value> = s.sim.sim.with_state(|st| {
+        st.orgs[ORG]
+            .collection(Collection::Invoices)
+            .take(3)
+            .cloned()
+            .collect()
+    });
+    // Complete payloads (line items included: no re-fetch); the second carries a NUL character,
+    // which PostgreSQL cannot store, so its group's write fails permanently.
+    let incoming: Vec<Incoming> = invoices
+        .iter()
+        .enumerate()
+        .map(|(n, record)| {
+            let mut payload = record.clone();
+            if n == 1 {
+                payload["customer_name"] = json!("Bad\u{0}Name");
+            }
+            let m = InboxMessage {
+                org_id: ORG.into(),
+                kind: EntityKind::Invoice,
+                zoho_id: payload["invoice_id"].as_str().unwrap().to_string(),
+                last_modified_time: payload["last_modified_time"]
+                    .as_str()
+                    .and_then(tds_core::fields::parse_zoho_timestamp),
+                action: Action::Edited,
+                payload,
+                received_at: Utc::now(),
+                dedupe_key: format!("nul-{n}"),
+            };
+            Incoming {
+                message_id: format!("m{n}"),
+                body: serde_json::to_string(&m).unwrap(),
+            }
+        })
+        .collect();
+    let out = s.processor.process(incoming).await;
+    assert_eq!(out[0].1, Disposition::Done, "{out:?}");
+    assert!(matches!(out[1].1, Disposition::DeadLettered(_)), "{out:?}");
+    assert_eq!(out[2].1, Disposition::Done, "{out:?}");
+    assert_eq!(s.dlq.peek_all().len(), 1);
+    assert_eq!(
+        s.store
+            .counts(EntityKind::Invoice, ORG)
+            .await
+            .unwrap()
+            .active,
+        2
+    );
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn ids_that_are_not_zoho_ids_never_reach_a_zoho_url(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let zoho = tds_tests::sim_client(

@@ -183,26 +183,7 @@ impl Processor {
             planned.push((org, kind, items, plan));
         }
         let message_ids: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
-        // Records are kept for the group-by-group retry only when there is more than one group.
-        let keep = planned.len() > 1;
-        let results = match self.write_groups(&mut planned, &message_ids, keep).await {
-            Ok(results) => results,
-            Err(f) if planned.len() > 1 => {
-                tracing::warn!(error = %f, groups = planned.len(), "batch write failed: writing group by group");
-                let mut results = Vec::with_capacity(planned.len());
-                for group in planned.chunks_mut(1) {
-                    match self.write_groups(group, &message_ids, false).await {
-                        Ok(mut r) => results.append(&mut r),
-                        Err(f) => results.push(vec![Err(f); group[0].2.len()]),
-                    }
-                }
-                results
-            }
-            Err(f) => planned
-                .iter()
-                .map(|(_, _, items, _)| vec![Err(f.clone()); items.len()])
-                .collect(),
-        };
+        let results = self.write_all(&mut planned, &message_ids, &bodies).await;
         for ((_, _, items, _), results) in planned.iter().zip(results) {
             for (w, result) in items.iter().zip(results) {
                 let disposition = match result {
@@ -336,13 +317,77 @@ impl Processor {
         }
     }
 
+    /// Writes every completed group: all in one transaction; if that fails, group by group, so one
+    /// group's failure does not hold back the others; and a group that fails permanently, message by
+    /// message, so only the message that cannot be written is dead-lettered. One result per message of
+    /// each group.
+    async fn write_all(
+        &self,
+        planned: &mut [Planned],
+        message_ids: &[&str],
+        bodies: &[std::borrow::Cow<'_, str>],
+    ) -> Vec<Vec<Result<Outcome, Failure>>> {
+        // Records are kept for the group-by-group retry only when there is more than one group; a
+        // message-by-message retry (rare: a permanent failure) completes the group again instead.
+        let keep = planned.len() > 1;
+        let f = match self.write_groups(planned, message_ids, keep).await {
+            Ok(results) => return results,
+            Err(f) => f,
+        };
+        let mut results = Vec::with_capacity(planned.len());
+        // With one group, the write that failed was already that group's own.
+        let alone = planned.len() == 1;
+        if !alone {
+            tracing::warn!(error = %f, groups = planned.len(), "batch write failed: writing group by group");
+        }
+        for group in planned.iter_mut() {
+            let n = group.2.len();
+            let first = if alone {
+                Err(f.clone())
+            } else {
+                self.write_groups(std::slice::from_mut(group), message_ids, false)
+                    .await
+                    .map(|mut r| r.remove(0))
+            };
+            match first {
+                Ok(r) => results.push(r),
+                Err(Failure::Permanent(reason)) if n > 1 => {
+                    tracing::warn!(%reason, messages = n, "group write failed permanently: writing message by message");
+                    // The failed write consumed the records: read the messages (and, where they
+                    // need it, Zoho) again.
+                    for w in group.2.iter_mut() {
+                        if let InboxBody::Webhook(m) = InboxBody::parse(&bodies[w.index]) {
+                            w.message = *m;
+                        }
+                    }
+                    group.3 = self.complete_group(&group.0, group.1, &mut group.2).await;
+                    let mut singles = split(group);
+                    let mut r = Vec::with_capacity(n);
+                    for single in singles.iter_mut() {
+                        match self
+                            .write_groups(std::slice::from_mut(single), message_ids, false)
+                            .await
+                        {
+                            Ok(mut one) => r.append(&mut one.remove(0)),
+                            Err(f) => r.push(Err(f)),
+                        }
+                    }
+                    group.2 = singles.into_iter().flat_map(|s| s.2).collect();
+                    results.push(r);
+                }
+                Err(f) => results.push(vec![Err(f); n]),
+            }
+        }
+        results
+    }
+
     /// Writes completed groups in one transaction with the receipts of their messages (`message_ids`:
     /// the batch's queue message ids by index); one result (the row's outcome) per message of each
     /// group. An error means nothing was written. The records are moved out of the plans unless
     /// `keep` (for a retry).
     async fn write_groups(
         &self,
-        groups: &mut [(String, EntityKind, Vec<Work>, GroupPlan)],
+        groups: &mut [Planned],
         message_ids: &[&str],
         keep: bool,
     ) -> Result<Vec<Vec<Result<Outcome, Failure>>>, Failure> {
@@ -398,7 +443,36 @@ impl Processor {
     }
 }
 
+/// A group with its completion: organisation, kind, messages, plan.
+type Planned = (String, EntityKind, Vec<Work>, GroupPlan);
+
+/// Splits a group into one group per message (each plan entry re-indexed to 0); the group is left
+/// empty until the caller puts the messages back.
+fn split(group: &mut Planned) -> Vec<Planned> {
+    let (org, kind) = (group.0.clone(), group.1);
+    let items = std::mem::take(&mut group.2);
+    let plan = std::mem::take(&mut group.3);
+    let mut singles: Vec<Planned> = items
+        .into_iter()
+        .map(|w| (org.clone(), kind, vec![w], GroupPlan::default()))
+        .collect();
+    for (i, f) in plan.failed {
+        singles[i].3.failed.push((0, f));
+    }
+    for (i, r) in plan.records {
+        singles[i].3.records.push((0, r));
+    }
+    for (i, t) in plan.deletions {
+        singles[i].3.deletions.push((0, t));
+    }
+    for (i, t) in plan.gone {
+        singles[i].3.gone.push((0, t));
+    }
+    singles
+}
+
 /// What a group's completion found.
+#[derive(Default)]
 struct GroupPlan {
     /// Messages that failed already (a re-fetch error), by index in the group.
     failed: Vec<(usize, Failure)>,
