@@ -10,7 +10,8 @@ use serde_json::json;
 use tds_admin::Admin;
 use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
 use tds_core::ports::Queue;
-use tds_local::{DirBlobStore, LocalEventBus, LocalQueue, LocalRedrive, MemorySecrets};
+use tds_local::{DirBlobStore, LocalEventBus, MemorySecrets};
+use tds_store::{PgQueue, PgRedrive};
 use tds_store::{Store, StoreConfig};
 use tds_sync::compare::CompareRequest;
 use tds_sync::stock::{StockPoller, StockRequest};
@@ -189,7 +190,7 @@ async fn zoho(
 }
 
 /// entity-processor's loop over the in-process inbox.
-async fn worker(processor: Arc<Processor>, inbox: Arc<LocalQueue>) {
+async fn worker(processor: Arc<Processor>, inbox: Arc<PgQueue>) {
     loop {
         let batch = match inbox.receive(10).await {
             Ok(b) => b,
@@ -232,7 +233,7 @@ fn schedule(
     task: Task,
     comparator: Arc<Comparator>,
     poller: Arc<StockPoller>,
-    inbox: Arc<LocalQueue>,
+    inbox: Arc<PgQueue>,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -325,8 +326,13 @@ pub async fn run(o: Options) -> Result<(), String> {
         tracing::warn!(error = %e, "the Zoho budget limit was not applied to every organisation");
     }
 
-    let dlq = LocalQueue::new("tds-inbox-dlq", Duration::from_secs(30));
-    let inbox = LocalQueue::with_dead_letter("tds-inbox", Duration::from_secs(60), dlq.clone(), 5);
+    // The inbox lives in PostgreSQL: a webhook answered 202 is in a committed row, so it survives
+    // the process being killed, and the next start delivers it (as SQS would).
+    let dlq = PgQueue::new(store.clone(), "tds-inbox-dlq", Duration::from_secs(30));
+    let inbox = Arc::new(
+        PgQueue::new(store.clone(), "tds-inbox", Duration::from_secs(60)).with_dead_letter(&dlq, 5),
+    );
+    let dlq = Arc::new(dlq);
     let events = LocalEventBus::new();
     let blob_dir = o.data_dir.join("images");
     std::fs::create_dir_all(&blob_dir)
@@ -346,9 +352,9 @@ pub async fn run(o: Options) -> Result<(), String> {
         poller: (*poller).clone(),
         inbox: inbox.clone(),
         dead_letters: dlq.clone(),
-        redrive: Arc::new(LocalRedrive {
-            source: inbox.clone(),
-            dead_letter: dlq.clone(),
+        redrive: Arc::new(PgRedrive {
+            source: (*inbox).clone(),
+            dead_letter: (*dlq).clone(),
         }),
         tokens: vec![token.clone()],
         orgs: zoho.org_ids(),

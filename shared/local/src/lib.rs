@@ -2,7 +2,8 @@
 //! semantics of the AWS services they stand in for, so code that works against them works on AWS:
 //! the queue hides received messages for a visibility timeout, counts receives, moves a message to its
 //! dead-letter queue on the receive after `max_receive_count`, and can redrive; the event bus records
-//! what was published in batches of at most 10; blobs live in a directory.
+//! what was published in batches of at most 10; blobs live in a directory. The in-memory queue is for
+//! tests; the local stack's inbox is durable (`tds_store::PgQueue`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
