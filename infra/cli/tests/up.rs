@@ -271,6 +271,82 @@ async fn killed_mid_sync_and_started_again_it_finishes_with_nothing_lost() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test]
+async fn killed_during_a_webhook_burst_it_applies_every_webhook_it_acknowledged() {
+    let name = format!("tds_cli_burst_{}", std::process::id());
+    let url = fresh_database(&name).await;
+    let dir = std::env::temp_dir().join(&name);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let n = 30i64;
+    {
+        let stack = up(&url, &dir, &["--items", "20", "--no-initial-sync"]);
+        let http = reqwest::Client::new();
+        // Zoho slow (every re-fetch takes a second), so acknowledged webhooks wait in the inbox.
+        let resp = http
+            .post(format!("{}/__sim/config", stack.sim))
+            .json(&serde_json::json!({"latency": 1000}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        // A burst of new items in "Zoho": each is a signed webhook to the stack.
+        for i in 0..n {
+            let resp = http
+                .post(format!("{}/__sim/orgs/60001234567/items", stack.sim))
+                .json(&serde_json::json!({"name": format!("Burst {i}"), "rate": i}))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+        }
+        // Every delivery acknowledged (202 only once its inbox row is committed), then SIGKILL.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count("SELECT (SELECT count(*) FROM tds_queue_messages WHERE queue = 'tds-inbox')
+                          + (SELECT count(*) FROM tds_webhook_receipts WHERE processed_at IS NOT NULL)")
+            .await
+            < n
+        {
+            assert!(Instant::now() < deadline, "the burst never arrived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(stack);
+    }
+    let waiting = count("SELECT count(*) FROM tds_queue_messages WHERE queue = 'tds-inbox'").await;
+    assert!(
+        waiting > 0,
+        "killed with acknowledged webhooks still waiting"
+    );
+
+    // Started again: every acknowledged webhook is applied (in-flight ones after the visibility
+    // timeout, as SQS would redeliver them), none needs a redrive.
+    let stack = up(&url, &dir, &["--items", "20", "--no-initial-sync"]);
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while count("SELECT count(*) FROM tds_webhook_receipts WHERE processed_at IS NOT NULL").await
+        < n
+    {
+        assert!(Instant::now() < deadline, "acknowledged webhooks were lost");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM tds_queue_messages").await,
+        0,
+        "nothing left, nothing dead-lettered"
+    );
+    drop(stack);
+    pool.close().await;
+    drop_database(&name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Runs `tds` with the stack's API and token; returns (exit code, stdout, stderr).
 fn tds(stack: &Stack, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tds"));
