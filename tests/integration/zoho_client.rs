@@ -185,7 +185,10 @@ async fn an_expired_token_is_refreshed_once_then_a_clear_error(pool: PgPool) {
         err.to_string().contains("revoked or lack the scope"),
         "{err}"
     );
-    assert!(!err.is_retriable());
+    assert!(
+        err.is_retriable(),
+        "auth failures are delayed and retried by the queue, not dead-lettered at once"
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
@@ -229,9 +232,18 @@ async fn a_revoked_grant_costs_one_refresh_not_one_per_call(pool: PgPool) {
     ));
     assert_eq!(sim.sim.stats().token_refreshes, 2);
 
+    // The cool-down backs off from seconds: one refusal so far, so 5 s, not ten minutes.
+    let (refusals, cooling): (i32, bool) = sqlx::query_as(
+        "SELECT refusals, refused_at > clock_timestamp() - interval '5 seconds' FROM tds_token_cache",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((refusals, cooling), (1, true));
+
     // Re-authorised, and the cool-down over: one caller refreshes again and all is well.
     sim.sim.configure(|c| c.deny_tokens = false);
-    sqlx::query("UPDATE tds_token_cache SET refused_at = refused_at - interval '1 hour'")
+    sqlx::query("UPDATE tds_token_cache SET refused_at = refused_at - interval '6 seconds'")
         .execute(&pool)
         .await
         .unwrap();
@@ -239,6 +251,12 @@ async fn a_revoked_grant_costs_one_refresh_not_one_per_call(pool: PgPool) {
     items_page(&client).await.unwrap();
     items_page(&other).await.unwrap();
     assert_eq!(sim.sim.stats().token_refreshes, 3);
+    // The first success clears the refusals: a later denial starts again from 5 s.
+    let refusals: i32 = sqlx::query_scalar("SELECT refusals FROM tds_token_cache")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(refusals, 0);
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]

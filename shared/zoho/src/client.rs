@@ -284,7 +284,10 @@ impl ZohoClient {
                 }
                 Attempt::RetryAfter(wait) => tokio::time::sleep(wait).await,
                 Attempt::Fail(e) => return Err(e),
-                done => return Ok(done),
+                done => {
+                    self.tokens.accepted(org, &token).await?;
+                    return Ok(done);
+                }
             }
         }
     }

@@ -135,7 +135,11 @@ impl ZohoError {
             }
             _ => matches!(
                 self,
+                // Auth: delayed and retried (an operator may fix the grant, a denial may pass);
+                // the queue's redrive catches what never recovers.
                 ZohoError::Transport { .. }
+                    | ZohoError::Unauthorized { .. }
+                    | ZohoError::TokenRefused { .. }
                     | ZohoError::TokenRefreshLimited { .. }
                     | ZohoError::RateLimited { .. }
                     | ZohoError::DailyQuotaExhausted { .. }

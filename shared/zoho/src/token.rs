@@ -30,9 +30,12 @@ pub struct TokenSettings {
     pub refresh_window: Duration,
     /// How long to wait for another process's refresh.
     pub lock_timeout: Duration,
-    /// After Zoho refused a just-refreshed token, how long callers fail at once before one may
-    /// refresh again (the operator may have re-authorised meanwhile).
+    /// After Zoho refused a just-refreshed token, callers fail at once for a cool-down before one
+    /// may refresh again (the operator may have re-authorised, or Zoho's denial passed): the first
+    /// refusal waits `refused_backoff`, each further one twice as long, at most this.
     pub refused_cooldown: Duration,
+    /// The first cool-down after a refusal (see `refused_cooldown`).
+    pub refused_backoff: Duration,
 }
 
 impl Default for TokenSettings {
@@ -43,6 +46,7 @@ impl Default for TokenSettings {
             refresh_window: Duration::from_secs(600),
             lock_timeout: Duration::from_secs(20),
             refused_cooldown: Duration::from_secs(600),
+            refused_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct TokenManager {
     settings: TokenSettings,
     local: Mutex<HashMap<String, Cached>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// This process met a refused token since its last successful call.
+    refusals_seen: std::sync::atomic::AtomicBool,
 }
 
 fn chrono_dur(d: Duration) -> chrono::Duration {
@@ -82,6 +88,7 @@ impl TokenManager {
             settings,
             local: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
+            refusals_seen: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -129,11 +136,13 @@ impl TokenManager {
         let invalidated = sqlx::query(
             "UPDATE tds_token_cache SET expires_at = clock_timestamp(), updated_at = clock_timestamp()
              WHERE credential_id = $1 AND access_token = $2
-               AND (refused_at IS NULL OR refused_at < clock_timestamp() - make_interval(secs => $3))",
+               AND (refused_at IS NULL OR refused_at < clock_timestamp()
+                    - make_interval(secs => least($3, $4 * power(2, greatest(refusals, 1) - 1))))",
         )
         .bind(credential)
         .bind(token.expose())
         .bind(self.settings.refused_cooldown.as_secs_f64())
+        .bind(self.settings.refused_backoff.as_secs_f64())
         .execute(&self.pool)
         .await
         .map_err(ZohoError::db("token invalidation"))?
@@ -149,7 +158,10 @@ impl TokenManager {
             .fetch_one(&self.pool)
             .await
             .map_err(ZohoError::db("token invalidation"))?;
-        if !refused {
+        if refused {
+            self.refusals_seen
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        } else {
             let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
             if local.get(credential).is_some_and(|c| &c.token == token) {
                 local.remove(credential);
@@ -166,8 +178,32 @@ impl TokenManager {
         token: &SecretString,
     ) -> Result<(), ZohoError> {
         sqlx::query(
-            "UPDATE tds_token_cache SET refused_at = clock_timestamp(), updated_at = clock_timestamp()
+            "UPDATE tds_token_cache SET refused_at = clock_timestamp(), refusals = refusals + 1,
+                    updated_at = clock_timestamp()
              WHERE credential_id = $1 AND access_token = $2",
+        )
+        .bind(org.credential_id.as_str())
+        .bind(token.expose())
+        .execute(&self.pool)
+        .await
+        .map_err(ZohoError::db("token refusal"))?;
+        self.refusals_seen
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Zoho accepted `token`: refusals recorded for this credential are over (one statement, only
+    /// after this process saw a refusal).
+    pub async fn accepted(&self, org: &OrgConfig, token: &SecretString) -> Result<(), ZohoError> {
+        if !self
+            .refusals_seen
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE tds_token_cache SET refusals = 0, refused_at = NULL, updated_at = clock_timestamp()
+             WHERE credential_id = $1 AND access_token = $2 AND (refusals > 0 OR refused_at IS NOT NULL)",
         )
         .bind(org.credential_id.as_str())
         .bind(token.expose())
