@@ -698,6 +698,67 @@ async fn only_the_message_that_cannot_be_written_is_dead_lettered(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn events_are_published_at_least_once_even_when_the_bus_fails(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let staged = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tds_outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let items: Vec<Value> = s.sim.sim.with_state(|st| {
+        st.orgs[ORG]
+            .collection(Collection::Items)
+            .take(2)
+            .cloned()
+            .collect()
+    });
+    // A healthy bus: events carry their outbox id, and the outbox is empty afterwards.
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Item, &items[0], Action::Edited)])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done);
+    let first = s.events.events();
+    assert!(!first.is_empty());
+    assert!(
+        first.iter().all(|e| e.detail["event_id"].is_string()),
+        "{first:?}"
+    );
+    assert_eq!(staged(pool.clone()).await, 0);
+
+    // EventBridge fails after the rows are written: the rows stay, the events wait in the outbox.
+    s.events.set_failing(true);
+    let out = s
+        .processor
+        .process(vec![message(EntityKind::Item, &items[1], Action::Edited)])
+        .await;
+    assert_eq!(out[0].1, Disposition::Done, "the rows are written: {out:?}");
+    let waiting = staged(pool.clone()).await;
+    assert!(waiting > 0);
+    assert_eq!(s.events.events().len(), first.len(), "nothing published");
+
+    // Back again: the drain (of events staged over a minute ago) publishes each of them once.
+    s.events.set_failing(false);
+    sqlx::query("UPDATE tds_outbox SET created_at = created_at - interval '2 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let writer = tds_sync::writer::EntityWriter::new(s.store.clone(), s.events.clone());
+    assert_eq!(writer.drain_outbox().await.unwrap() as i64, waiting);
+    assert_eq!(staged(pool.clone()).await, 0);
+    let all = s.events.events();
+    let late = &all[first.len()..];
+    assert_eq!(late.len() as i64, waiting);
+    assert!(late.iter().any(
+        |e| e.detail_type == "tds.entity.synced" && e.detail["zoho_id"] == items[1]["item_id"]
+    ));
+    for e in late {
+        tds_tests::conforms(&format!("{}.schema.json", e.detail_type), &e.detail);
+    }
+}
+
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn ids_that_are_not_zoho_ids_never_reach_a_zoho_url(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let zoho = tds_tests::sim_client(

@@ -293,10 +293,12 @@ impl Redrive for LocalRedrive {
     }
 }
 
-/// An event bus that records what was published, batch by batch.
+/// An event bus that records what was published, batch by batch (and can be made to fail, as
+/// EventBridge can).
 #[derive(Default)]
 pub struct LocalEventBus {
     batches: Mutex<Vec<Vec<DomainEvent>>>,
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl LocalEventBus {
@@ -316,6 +318,12 @@ impl LocalEventBus {
             .collect()
     }
 
+    /// Makes every publish fail (`true`) or succeed again.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Sizes of the batches sent (each at most 10, as PutEvents allows).
     pub fn batch_sizes(&self) -> Vec<usize> {
         self.batches
@@ -330,6 +338,12 @@ impl LocalEventBus {
 impl EventBus for LocalEventBus {
     fn publish(&self, events: Vec<DomainEvent>) -> PortFuture<'_, ()> {
         Box::pin(async move {
+            if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(tds_core::ports::PortError::Unavailable {
+                    port: "event bus",
+                    message: "the local event bus was told to fail".into(),
+                });
+            }
             let mut batches = self.batches.lock().unwrap_or_else(|p| p.into_inner());
             for chunk in events.chunks(10) {
                 batches.push(chunk.to_vec());

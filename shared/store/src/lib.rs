@@ -13,6 +13,7 @@ mod config;
 mod error;
 pub mod jobs;
 pub mod ops;
+pub mod outbox;
 pub mod queue;
 pub mod read;
 pub mod receipts;

@@ -117,6 +117,15 @@ impl WriteTx {
         crate::receipts::record(self.conn(), receipts).await
     }
 
+    /// Stages domain events in the outbox, in this transaction; returns their ids (in order), which
+    /// become each event's `event_id`.
+    pub async fn stage_events(
+        &mut self,
+        events: &[tds_core::ports::DomainEvent],
+    ) -> Result<Vec<i64>, StoreError> {
+        crate::outbox::stage(self.conn(), events).await
+    }
+
     /// Commits every write of the transaction.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await.map_err(StoreError::db("commit"))

@@ -63,12 +63,18 @@ impl Written {
 pub struct EntityWriter {
     store: Store,
     events: Arc<dyn EventBus>,
+    /// When this process last drained the outbox.
+    last_drain: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl EntityWriter {
     /// A writer to `store` publishing to `events`.
     pub fn new(store: Store, events: Arc<dyn EventBus>) -> EntityWriter {
-        EntityWriter { store, events }
+        EntityWriter {
+            store,
+            events,
+            last_drain: Arc::default(),
+        }
     }
 
     /// The store written to.
@@ -167,6 +173,65 @@ impl EntityWriter {
     /// Publishes `events` (nothing when empty); a failure is logged, never fatal: the rows are written.
     pub async fn publish(&self, events: Vec<DomainEvent>) {
         crate::publish(&*self.events, events).await
+    }
+
+    /// Publishes events staged in the outbox as `ids`, then forgets them; if the bus fails they stay
+    /// for [`EntityWriter::drain_outbox`].
+    async fn publish_staged(&self, events: Vec<DomainEvent>, ids: Vec<i64>) {
+        if events.is_empty() {
+            return;
+        }
+        match self.events.publish(events).await {
+            Ok(()) => {
+                if let Err(e) = self.store.events_published(&ids).await {
+                    // Published but still staged: the drain publishes them again (consumers
+                    // dedupe on event_id).
+                    tracing::warn!(error = %e, "published events not cleared from the outbox");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, events = ids.len(), "events not published yet: left in the outbox")
+            }
+        }
+        self.maybe_drain().await;
+    }
+
+    /// Publishes events whose publisher failed or died (staged more than a minute ago), 100 at a
+    /// time, until none are left or the bus fails; returns how many were published.
+    pub async fn drain_outbox(&self) -> Result<usize, Failure> {
+        let mut published = 0;
+        loop {
+            let staged = self.store.unpublished_events(60.0, 100).await?;
+            if staged.is_empty() {
+                return Ok(published);
+            }
+            let (ids, events): (Vec<i64>, Vec<DomainEvent>) = staged.into_iter().unzip();
+            self.events
+                .publish(events)
+                .await
+                .map_err(|e| Failure::Retry(format!("event bus: {e}")))?;
+            self.store.events_published(&ids).await?;
+            published += ids.len();
+        }
+    }
+
+    /// [`EntityWriter::drain_outbox`] at most once a minute per process, after a publish.
+    async fn maybe_drain(&self) {
+        let due = {
+            let mut last = self.last_drain.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            match self.drain_outbox().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "outbox drained"),
+                Err(f) => tracing::warn!(error = %f, "outbox not drained"),
+            }
+        }
     }
 }
 
@@ -370,9 +435,18 @@ impl WriteBatch<'_> {
     }
 
     /// Commits, then publishes the events of what changed.
-    pub async fn commit(self) -> Result<(), Failure> {
+    pub async fn commit(mut self) -> Result<(), Failure> {
+        // The events are staged in the outbox with the rows: published at least once, whatever
+        // happens after the commit.
+        let ids = self.tx.stage_events(&self.events).await?;
         self.tx.commit().await?;
-        self.writer.publish(self.events).await;
+        let events: Vec<DomainEvent> = self
+            .events
+            .into_iter()
+            .zip(&ids)
+            .map(|(e, id)| tds_store::outbox::with_event_id(e, *id))
+            .collect();
+        self.writer.publish_staged(events, ids).await;
         Ok(())
     }
 }
