@@ -1,7 +1,8 @@
 //! The outbox (`tds_outbox`): domain events staged in the same transaction as the rows they
-//! announce, deleted once the event bus has them, so an event is published at least once even when
-//! the bus fails or the process dies between the commit and the publish. Each event carries its row
-//! id as `event_id`, for consumers to dedupe.
+//! announce and deleted once the event bus has them (by the next write of the same process, in the
+//! same statement that stages its events, or by a drain), so an event is published at least once
+//! even when the bus fails or the process dies between the commit and the publish. Each event
+//! carries its row id as `event_id`, for consumers to dedupe.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -9,18 +10,21 @@ use tds_core::ports::DomainEvent;
 
 use crate::{Store, StoreError};
 
-/// Stages `events` on `conn` (one statement); their ids in order.
+/// Stages `events` on `conn` and forgets `published` (events an earlier batch published), in one
+/// statement; the new events' ids in order.
 pub(crate) async fn stage(
     conn: &mut sqlx::PgConnection,
     events: &[DomainEvent],
+    published: &[i64],
 ) -> Result<Vec<i64>, StoreError> {
-    if events.is_empty() {
+    if events.is_empty() && published.is_empty() {
         return Ok(Vec::new());
     }
     // Identity values follow the order rows are inserted in (`ORDER BY n`), so the sorted ids
     // match the events in order.
     let mut ids: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO tds_outbox (detail_type, detail, occurred_at)
+        "WITH forgotten AS (DELETE FROM tds_outbox WHERE id = ANY($4::bigint[]))
+         INSERT INTO tds_outbox (detail_type, detail, occurred_at)
          SELECT t, d, o FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[]) WITH ORDINALITY AS u(t, d, o, n)
          ORDER BY n
          RETURNING id",
@@ -33,6 +37,7 @@ pub(crate) async fn stage(
             .collect::<Vec<_>>(),
     )
     .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
+    .bind(published)
     .fetch_all(conn)
     .await
     .map_err(StoreError::db("stage events"))?;

@@ -117,13 +117,14 @@ impl WriteTx {
         crate::receipts::record(self.conn(), receipts).await
     }
 
-    /// Stages domain events in the outbox, in this transaction; returns their ids (in order), which
-    /// become each event's `event_id`.
+    /// Stages domain events in the outbox and forgets `published` ones, in one statement of this
+    /// transaction; returns the new events' ids (in order), which become each event's `event_id`.
     pub async fn stage_events(
         &mut self,
         events: &[tds_core::ports::DomainEvent],
+        published: &[i64],
     ) -> Result<Vec<i64>, StoreError> {
-        crate::outbox::stage(self.conn(), events).await
+        crate::outbox::stage(self.conn(), events, published).await
     }
 
     /// Commits every write of the transaction.

@@ -65,6 +65,8 @@ pub struct EntityWriter {
     events: Arc<dyn EventBus>,
     /// When this process last drained the outbox.
     last_drain: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Outbox ids this process published and has not yet forgotten.
+    published: Arc<std::sync::Mutex<Vec<i64>>>,
 }
 
 impl EntityWriter {
@@ -74,6 +76,7 @@ impl EntityWriter {
             store,
             events,
             last_drain: Arc::default(),
+            published: Arc::default(),
         }
     }
 
@@ -182,13 +185,10 @@ impl EntityWriter {
             return;
         }
         match self.events.publish(events).await {
-            Ok(()) => {
-                if let Err(e) = self.store.events_published(&ids).await {
-                    // Published but still staged: the drain publishes them again (consumers
-                    // dedupe on event_id).
-                    tracing::warn!(error = %e, "published events not cleared from the outbox");
-                }
-            }
+            // Forgotten by this process's next write (in the statement that stages its events);
+            // should the process die first, the drain publishes them again (consumers dedupe on
+            // event_id).
+            Ok(()) => self.note_published(ids),
             Err(e) => {
                 tracing::warn!(error = %e, events = ids.len(), "events not published yet: left in the outbox")
             }
@@ -196,12 +196,18 @@ impl EntityWriter {
         self.maybe_drain().await;
     }
 
-    /// Publishes events whose publisher failed or died (staged more than a minute ago), 100 at a
-    /// time, until none are left or the bus fails; returns how many were published.
+    /// Forgets what this process published, then publishes events whose publisher failed or died
+    /// (staged more than five minutes ago), 100 at a time, until none are left or the bus fails;
+    /// returns how many were published.
     pub async fn drain_outbox(&self) -> Result<usize, Failure> {
+        let done = self.take_published();
+        if let Err(e) = self.store.events_published(&done).await {
+            self.note_published(done);
+            return Err(e.into());
+        }
         let mut published = 0;
         loop {
-            let staged = self.store.unpublished_events(60.0, 100).await?;
+            let staged = self.store.unpublished_events(300.0, 100).await?;
             if staged.is_empty() {
                 return Ok(published);
             }
@@ -213,6 +219,16 @@ impl EntityWriter {
             self.store.events_published(&ids).await?;
             published += ids.len();
         }
+    }
+
+    /// Published events' outbox ids, to forget with the next write.
+    fn note_published(&self, ids: Vec<i64>) {
+        let mut pending = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        pending.extend(ids);
+    }
+
+    fn take_published(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.published.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// [`EntityWriter::drain_outbox`] at most once a minute per process, after a publish.
@@ -438,8 +454,18 @@ impl WriteBatch<'_> {
     pub async fn commit(mut self) -> Result<(), Failure> {
         // The events are staged in the outbox with the rows: published at least once, whatever
         // happens after the commit.
-        let ids = self.tx.stage_events(&self.events).await?;
-        self.tx.commit().await?;
+        let published = self.writer.take_published();
+        let ids = match self.tx.stage_events(&self.events, &published).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.writer.note_published(published);
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = self.tx.commit().await {
+            self.writer.note_published(published);
+            return Err(e.into());
+        }
         let events: Vec<DomainEvent> = self
             .events
             .into_iter()
