@@ -348,42 +348,37 @@ impl Store {
         pricebook_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.acquire().await?;
-        rate_ids_of_books(&mut conn, org_id, pricebook_ids).await
+        child_ids(&mut conn, EntityKind::PriceBookRate, org_id, pricebook_ids).await
     }
 }
 
-/// [`Store::rate_ids_of_books`] on `conn`.
-pub(crate) async fn rate_ids_of_books(
+/// The live child row ids (stock rows of `parent_ids` items, or rates of `parent_ids` price books)
+/// on `conn`.
+pub(crate) async fn child_ids(
     conn: &mut sqlx::PgConnection,
+    child: EntityKind,
     org_id: &str,
-    pricebook_ids: &[String],
+    parent_ids: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT zoho_id FROM price_book_rates
-         WHERE org_id = $1 AND pricebook_id = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id",
-    )
+    let (table, column) = match child {
+        EntityKind::ItemStock => ("item_stock", "item_id"),
+        EntityKind::PriceBookRate => ("price_book_rates", "pricebook_id"),
+        other => {
+            return Err(StoreError::Layout {
+                table: other.table(),
+                problem: format!("{other} rows have no parent"),
+            })
+        }
+    };
+    sqlx::query_scalar(&format!(
+        "SELECT zoho_id FROM {table}
+         WHERE org_id = $1 AND {column} = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id"
+    ))
     .bind(org_id)
-    .bind(pricebook_ids)
+    .bind(parent_ids)
     .fetch_all(conn)
     .await
-    .map_err(StoreError::db("read price-book rates"))
-}
-
-/// The live stock row ids of `item_ids` on `conn`.
-pub(crate) async fn stock_ids_of_items(
-    conn: &mut sqlx::PgConnection,
-    org_id: &str,
-    item_ids: &[String],
-) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT zoho_id FROM item_stock
-         WHERE org_id = $1 AND item_id = ANY($2) AND deleted_at IS NULL ORDER BY zoho_id",
-    )
-    .bind(org_id)
-    .bind(item_ids)
-    .fetch_all(conn)
-    .await
-    .map_err(StoreError::db("read stock rows"))
+    .map_err(StoreError::db("read child rows"))
 }
 
 impl Store {

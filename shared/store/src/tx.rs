@@ -90,22 +90,15 @@ impl WriteTx {
         crate::upsert::tombstone(self.conn(), kind, deletions, false).await
     }
 
-    /// [`Store::rate_ids_of_books`] in this transaction.
-    pub async fn rate_ids_of_books(
+    /// The live child row ids (`child`: `ItemStock` of items, `PriceBookRate` of price books) of
+    /// `parent_ids`, in this transaction.
+    pub async fn child_ids(
         &mut self,
+        child: EntityKind,
         org_id: &str,
-        pricebook_ids: &[String],
+        parent_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        crate::read::rate_ids_of_books(self.conn(), org_id, pricebook_ids).await
-    }
-
-    /// The live stock row ids of `item_ids`, in this transaction.
-    pub async fn stock_ids_of_items(
-        &mut self,
-        org_id: &str,
-        item_ids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        crate::read::stock_ids_of_items(self.conn(), org_id, item_ids).await
+        crate::read::child_ids(self.conn(), child, org_id, parent_ids).await
     }
 
     /// Records webhook receipts with their outcomes, in one statement, in this transaction (see

@@ -112,15 +112,9 @@ impl SyncRunner {
             } else {
                 self.settings.details_per_job.max(1)
             };
-            for (n, chunk) in unlisted.chunks(per_job).enumerate() {
-                out.children.push(SyncJob::Details {
-                    run_id: run.id,
-                    key: format!("unlisted:{n}"),
-                    org_id: org.to_string(),
-                    kind,
-                    ids: chunk.to_vec(),
-                });
-            }
+            out.children.extend(details_jobs(
+                run.id, org, kind, &unlisted, per_job, "unlisted",
+            ));
         }
 
         // Which records need their complete form fetched.
@@ -184,18 +178,10 @@ impl SyncRunner {
                     let d = self.details_job(org, kind, &wanted).await?;
                     out.absorb(d);
                 } else {
-                    for (n, chunk) in wanted
-                        .chunks(self.settings.details_per_job.max(1))
-                        .enumerate()
-                    {
-                        out.children.push(SyncJob::Details {
-                            run_id: run.id,
-                            key: format!("details:{page}:{n}"),
-                            org_id: org.to_string(),
-                            kind,
-                            ids: chunk.to_vec(),
-                        });
-                    }
+                    let per_job = self.settings.details_per_job.max(1);
+                    let prefix = format!("details:{page}");
+                    out.children
+                        .extend(details_jobs(run.id, org, kind, &wanted, per_job, &prefix));
                 }
             }
         }
@@ -259,4 +245,25 @@ impl SyncRunner {
         }
         self.writer.write_read(org, kind, records).await
     }
+}
+
+/// `details` jobs of run `run_id` for `ids`, `per_job` ids each, keyed `{prefix}:{n}`.
+fn details_jobs(
+    run_id: i64,
+    org: &str,
+    kind: EntityKind,
+    ids: &[String],
+    per_job: usize,
+    prefix: &str,
+) -> Vec<SyncJob> {
+    ids.chunks(per_job)
+        .enumerate()
+        .map(|(n, chunk)| SyncJob::Details {
+            run_id,
+            key: format!("{prefix}:{n}"),
+            org_id: org.to_string(),
+            kind,
+            ids: chunk.to_vec(),
+        })
+        .collect()
 }

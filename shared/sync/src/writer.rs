@@ -342,7 +342,7 @@ impl WriteBatch<'_> {
             let listed: HashSet<&str> = stock.iter().map(|r| r.zoho_id.as_str()).collect();
             let gone: Vec<String> = self
                 .tx
-                .stock_ids_of_items(org, &items_with_stock)
+                .child_ids(EntityKind::ItemStock, org, &items_with_stock)
                 .await?
                 .into_iter()
                 .filter(|id| !listed.contains(id.as_str()))
@@ -361,7 +361,7 @@ impl WriteBatch<'_> {
             // A book's complete record lists all its rates: rates no longer listed are gone.
             let gone: Vec<String> = self
                 .tx
-                .rate_ids_of_books(org, &books_with_rates)
+                .child_ids(EntityKind::PriceBookRate, org, &books_with_rates)
                 .await?
                 .into_iter()
                 .filter(|id| !listed.contains(id))
@@ -401,33 +401,7 @@ impl WriteBatch<'_> {
         kind: EntityKind,
         deletions: &[Tombstone],
     ) -> Result<BatchReport, Failure> {
-        if deletions.is_empty() {
-            return Ok(nothing(kind));
-        }
-        let report = self.tx.tombstone(kind, deletions).await?;
-        self.tombstoned(kind, deletions, &report).await?;
-        Ok(report)
-    }
-
-    /// Events of a tombstone write, and the child rows of the parents it tombstoned (an item's stock
-    /// rows, a price book's rates) tombstoned with them.
-    async fn tombstoned(
-        &mut self,
-        kind: EntityKind,
-        deletions: &[Tombstone],
-        report: &BatchReport,
-    ) -> Result<(), Failure> {
-        entity_events(report, &mut self.events);
-        let parents: Vec<Tombstone> = deletions
-            .iter()
-            .zip(&report.rows)
-            .filter(|(_, r)| r.outcome == Outcome::Tombstoned)
-            .map(|(d, _)| d.clone())
-            .collect();
-        if let Some(children) = self.tx.tombstone_children(kind, &parents).await? {
-            entity_events(&children, &mut self.events);
-        }
-        Ok(())
+        self.tombstone_rows(kind, deletions, true).await
     }
 
     /// Records deletions Zoho confirmed ("does not exist") of rows already stored; an id never
@@ -437,11 +411,36 @@ impl WriteBatch<'_> {
         kind: EntityKind,
         deletions: &[Tombstone],
     ) -> Result<BatchReport, Failure> {
+        self.tombstone_rows(kind, deletions, false).await
+    }
+
+    /// Tombstones `deletions` (ids never stored get a placeholder row only with `placeholders`), with
+    /// their events, and the child rows of the parents it tombstoned (an item's stock rows, a price
+    /// book's rates) with theirs.
+    async fn tombstone_rows(
+        &mut self,
+        kind: EntityKind,
+        deletions: &[Tombstone],
+        placeholders: bool,
+    ) -> Result<BatchReport, Failure> {
         if deletions.is_empty() {
             return Ok(nothing(kind));
         }
-        let report = self.tx.tombstone_known(kind, deletions).await?;
-        self.tombstoned(kind, deletions, &report).await?;
+        let report = if placeholders {
+            self.tx.tombstone(kind, deletions).await?
+        } else {
+            self.tx.tombstone_known(kind, deletions).await?
+        };
+        entity_events(&report, &mut self.events);
+        let parents: Vec<Tombstone> = deletions
+            .iter()
+            .zip(&report.rows)
+            .filter(|(_, r)| r.outcome == Outcome::Tombstoned)
+            .map(|(d, _)| d.clone())
+            .collect();
+        if let Some(children) = self.tx.tombstone_children(kind, &parents).await? {
+            entity_events(&children, &mut self.events);
+        }
         Ok(report)
     }
 
