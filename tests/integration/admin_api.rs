@@ -172,6 +172,25 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
     .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let run_id = started["run_ids"][0].as_i64().unwrap();
+    assert!(started.get("reason").is_none(), "{started}");
+    // The same again while that run is in progress: nothing starts, and the answer says why.
+    let (s, again) = call(
+        &base,
+        "post",
+        "/api/tds/sync",
+        Some(TOKEN),
+        json!({"entity": "invoice", "mode": "full"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(again["run_ids"], json!([]));
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already in progress"),
+        "{again}"
+    );
     let (s, run) = call(
         &base,
         "get",

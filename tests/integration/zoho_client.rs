@@ -792,3 +792,37 @@ async fn timeouts_are_retried_then_reported(pool: PgPool) {
     sim.sim.configure(|c| c.latency = Duration::ZERO);
     items_page(&client).await.unwrap();
 }
+
+/// The "deploy, then fill the secret" flow and any later change of organisations or credentials:
+/// a warm client reads the credentials document again when asked for an organisation it does not
+/// know, so it needs no restart.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_warm_client_follows_changes_to_the_credentials_secret(pool: PgPool) {
+    let sim = sim(5, StockShape::Locations, SimConfig::default()).await;
+    let c = ClientCredentials::default();
+    let secrets = tds_local::MemorySecrets::new([(
+        "zoho".to_string(),
+        r#"{"organizations": []}"#.to_string(),
+    )]);
+    let secrets = Arc::new(secrets);
+    let directory =
+        tds_zoho::SecretDirectory::load(secrets.clone(), "zoho", tds_zoho::DataCentre::Us)
+            .await
+            .unwrap()
+            .with_min_reload(Duration::ZERO);
+    let client = ZohoClient::with_directory(Arc::new(directory), pool, fast_settings()).unwrap();
+    assert!(client.org_ids().is_empty());
+    assert!(matches!(
+        client.ensure_org(ORG).await.unwrap_err(),
+        ZohoError::UnknownOrganization(_)
+    ));
+    // The operator fills the secret: the next request for the organisation finds it.
+    let doc = serde_json::json!({"organizations": [{
+        "organization_id": ORG, "client_id": c.client_id, "client_secret": c.client_secret,
+        "refresh_token": c.refresh_token, "accounts_server": sim.base_url, "api_domain": sim.base_url
+    }]});
+    secrets.set("zoho", &doc.to_string());
+    client.ensure_org(ORG).await.unwrap();
+    assert_eq!(client.org_ids(), vec![ORG.to_string()]);
+    items_page(&client).await.unwrap();
+}

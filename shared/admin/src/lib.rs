@@ -436,8 +436,16 @@ async fn start_sync(
         (None, Some(e)) => vec![e],
         (None, None) => vec!["all".into()],
     };
+    let zoho = admin.runner.zoho();
     if let Some(org) = &b.org_id {
-        org_of(&admin, Some(org.clone()))?;
+        // An organisation added to the credentials since start-up is found by reading them again.
+        if zoho.ensure_org(org).await.is_err() {
+            return Err(bad_request(format!(
+                "unknown organisation {}; configured: {}",
+                tds_core::fields::truncate(org, 40),
+                zoho.org_ids().join(", ")
+            )));
+        }
     }
     let runs = admin
         .runner
@@ -448,10 +456,17 @@ async fn start_sync(
             trigger: "admin-api".into(),
         })
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"run_ids": runs, "mode": b.mode})),
-    ))
+    let mut answer = json!({"run_ids": runs, "mode": b.mode});
+    if runs.is_empty() {
+        // Say why nothing started.
+        answer["reason"] = json!(if zoho.org_ids().is_empty() {
+            "no organisation is configured in the Zoho credentials".to_string()
+        } else {
+            "a run of every requested kind is already in progress: see /api/tds/sync-runs?status=running"
+                .to_string()
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 /// Pagination and filters of run lists.

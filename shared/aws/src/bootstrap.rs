@@ -10,7 +10,7 @@ use tds_sync::{App, Settings};
 
 use tds_core::ports::SecretStore;
 use tds_store::{Store, StoreConfig};
-use tds_zoho::{ClientSettings, DataCentre, StaticCredentials, ZohoClient};
+use tds_zoho::{ClientSettings, DataCentre, SecretDirectory, ZohoClient};
 
 use crate::SecretsManagerStore;
 
@@ -221,18 +221,17 @@ pub async fn lambda(parts: &[Part]) -> Result<Lambda, BootError> {
     })
 }
 
-/// The Zoho client for the organisations of the credentials secret `secret_arn`.
+/// The Zoho client for the organisations of the credentials secret `secret_arn`, following changes
+/// to it (a new organisation, a rotated credential) without a cold start.
 pub async fn zoho(
     secrets: &SecretsManagerStore,
     secret_arn: &str,
     dc: DataCentre,
     store: &Store,
 ) -> Result<ZohoClient, BootError> {
-    let credentials = StaticCredentials::from_json(&secrets.secret(secret_arn).await?, dc)?;
-    let orgs = credentials.organizations().to_vec();
-    Ok(ZohoClient::new(
-        orgs,
-        Arc::new(credentials),
+    let directory = SecretDirectory::load(Arc::new(secrets.clone()), secret_arn, dc).await?;
+    Ok(ZohoClient::with_directory(
+        Arc::new(directory),
         store.pool().clone(),
         ClientSettings::default(),
     )?)

@@ -57,7 +57,7 @@ impl Comparator {
         let mut kinds =
             crate::jobs::resolve_entities(&request.entities).map_err(Failure::Permanent)?;
         kinds.retain(|k| COMPARED.contains(k) || *k == EntityKind::ItemImage);
-        let orgs = crate::organisations(&self.zoho, request.org_id.as_deref())?;
+        let orgs = crate::organisations(&self.zoho, request.org_id.as_deref()).await?;
         let mut out = Vec::new();
         for org in orgs {
             out.push(self.compare_org(&org, &kinds, request).await?);

@@ -178,6 +178,11 @@ impl Processor {
         // one group's failure does not hold back the others.
         let mut planned = Vec::with_capacity(groups.len());
         for ((org, kind), items) in groups {
+            // An organisation this process does not know yet may have been added to the
+            // credentials since it started: look again before its messages fail.
+            if let Err(e) = self.zoho.ensure_org(&org).await {
+                tracing::warn!(org = %tds_core::fields::truncate(&org, 40), error = %e, "organisation not configured");
+            }
             let mut items = items;
             let plan = self.complete_group(&org, kind, &mut items).await;
             planned.push((org, kind, items, plan));

@@ -144,14 +144,24 @@ pub(crate) async fn publish(bus: &dyn EventBus, events: Vec<DomainEvent>) {
 }
 
 /// The organisations a request names: the one given (which must be configured), or every configured one.
-pub(crate) fn organisations(zoho: &ZohoClient, org: Option<&str>) -> Result<Vec<String>, Failure> {
+/// An organisation not configured yet is looked up again in the credentials document first, and
+/// the whole list is refreshed when its copy is old, so a warm process follows changes.
+pub(crate) async fn organisations(
+    zoho: &ZohoClient,
+    org: Option<&str>,
+) -> Result<Vec<String>, Failure> {
     match org {
         Some(org) => {
-            zoho.org(org)
-                .map_err(|e| Failure::Permanent(e.to_string()))?;
+            zoho.ensure_org(org).await.map_err(|e| match e {
+                tds_zoho::ZohoError::UnknownOrganization(_) => Failure::Permanent(e.to_string()),
+                other => Failure::from(other),
+            })?;
             Ok(vec![org.to_string()])
         }
-        None => Ok(zoho.org_ids()),
+        None => {
+            zoho.refresh_orgs().await?;
+            Ok(zoho.org_ids())
+        }
     }
 }
 

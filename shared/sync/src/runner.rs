@@ -81,6 +81,11 @@ impl SyncRunner {
         &self.settings
     }
 
+    /// The Zoho client (the organisations it knows, read again when they may have changed).
+    pub fn zoho(&self) -> &Arc<ZohoClient> {
+        &self.zoho
+    }
+
     /// The store runs are recorded in.
     pub fn store(&self) -> &Store {
         self.writer.store()
@@ -203,7 +208,7 @@ impl SyncRunner {
     /// Opens the runs a start message asks for; returns their ids.
     pub async fn start_sync(&self, start: &StartSync) -> Result<Vec<i64>, Failure> {
         let kinds = resolve_entities(&start.entities).map_err(Failure::Permanent)?;
-        let orgs = crate::organisations(&self.zoho, start.org_id.as_deref())?;
+        let orgs = crate::organisations(&self.zoho, start.org_id.as_deref()).await?;
         let mut runs = Vec::new();
         for org in &orgs {
             for &kind in &kinds {

@@ -154,7 +154,7 @@ impl StockPoller {
 
     /// Runs a poll for the requested organisation(s).
     pub async fn poll(&self, request: &StockRequest) -> Result<Vec<StockReport>, Failure> {
-        let orgs = crate::organisations(&self.zoho, request.org_id.as_deref())?;
+        let orgs = crate::organisations(&self.zoho, request.org_id.as_deref()).await?;
         let mut reports = Vec::new();
         for org in orgs {
             reports.push(self.poll_org(&org, request).await?);

@@ -117,7 +117,9 @@ impl Page {
 /// The Zoho client (cheap to share behind an `Arc`).
 pub struct ZohoClient {
     http: reqwest::Client,
-    orgs: HashMap<String, OrgConfig>,
+    orgs: std::sync::RwLock<HashMap<String, OrgConfig>>,
+    /// Where the organisations come from when they can change (a secret), if anywhere.
+    directory: Option<Arc<crate::secret::SecretDirectory>>,
     tokens: TokenManager,
     budget: RateBudget,
     retry: RetryPolicy,
@@ -150,21 +152,77 @@ impl ZohoClient {
             tokens: TokenManager::new(http.clone(), pool.clone(), credentials, settings.tokens),
             budget: RateBudget::new(pool, settings.budget),
             http,
-            orgs: orgs.into_iter().map(|o| (o.org_id.clone(), o)).collect(),
+            orgs: std::sync::RwLock::new(orgs.into_iter().map(|o| (o.org_id.clone(), o)).collect()),
+            directory: None,
             retry: settings.retry,
         })
     }
 
+    /// A client for the organisations and credentials of `directory`, following its changes (see
+    /// [`ZohoClient::ensure_org`], [`ZohoClient::refresh_orgs`]).
+    pub fn with_directory(
+        directory: Arc<crate::secret::SecretDirectory>,
+        pool: PgPool,
+        settings: ClientSettings,
+    ) -> Result<ZohoClient, ZohoError> {
+        let mut client =
+            ZohoClient::new(directory.organizations(), directory.clone(), pool, settings)?;
+        client.directory = Some(directory);
+        Ok(client)
+    }
+
+    fn set_orgs(&self, orgs: Vec<OrgConfig>) {
+        *self.orgs.write().unwrap_or_else(|p| p.into_inner()) =
+            orgs.into_iter().map(|o| (o.org_id.clone(), o)).collect();
+    }
+
+    /// Makes sure `org_id` is configured: if it is not, the credentials document is read again
+    /// (at most once per [`crate::secret::SecretDirectory::MIN_RELOAD`]) before it is refused.
+    pub async fn ensure_org(&self, org_id: &str) -> Result<(), ZohoError> {
+        if self.org(org_id).is_ok() {
+            return Ok(());
+        }
+        if let Some(dir) = &self.directory {
+            if dir.reload_on_miss().await? {
+                self.set_orgs(dir.organizations());
+            }
+        }
+        self.org(org_id).map(|_| ())
+    }
+
+    /// Reads the credentials document again when its copy is older than
+    /// [`crate::secret::SecretDirectory::TTL`] (before listing every organisation).
+    pub async fn refresh_orgs(&self) -> Result<(), ZohoError> {
+        if let Some(dir) = &self.directory {
+            if dir
+                .reload_if_older(crate::secret::SecretDirectory::TTL)
+                .await?
+            {
+                self.set_orgs(dir.organizations());
+            }
+        }
+        Ok(())
+    }
+
     /// The organisation's configuration.
-    pub fn org(&self, org_id: &str) -> Result<&OrgConfig, ZohoError> {
+    pub fn org(&self, org_id: &str) -> Result<OrgConfig, ZohoError> {
         self.orgs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .get(org_id)
+            .cloned()
             .ok_or_else(|| ZohoError::UnknownOrganization(org_id.to_string()))
     }
 
     /// The configured organisations' ids, sorted.
     pub fn org_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.orgs.keys().cloned().collect();
+        let mut ids: Vec<String> = self
+            .orgs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         ids.sort();
         ids
     }
@@ -224,7 +282,7 @@ impl ZohoClient {
         priority: Priority,
         binary: bool,
     ) -> Result<Attempt, ZohoError> {
-        let org = self.org(org_id)?;
+        let org = &self.org(org_id)?;
         // Every segment is a plain name or id: nothing can climb to another path or add a query.
         if let Some(bad) = path.split('/').find(|segment| {
             segment.is_empty()

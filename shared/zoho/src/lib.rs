@@ -17,5 +17,5 @@ pub use budget::{BudgetSettings, Priority, RateBudget};
 pub use client::{endpoint, ClientSettings, Page, Pages, RetryPolicy, ZohoClient};
 pub use config::{DataCentre, OrgConfig, Product};
 pub use error::{code_class, CodeClass, ZohoError};
-pub use secret::{CredentialSource, Credentials, SecretString, StaticCredentials};
+pub use secret::{CredentialSource, Credentials, SecretDirectory, SecretString, StaticCredentials};
 pub use token::{TokenManager, TokenSettings};

@@ -186,6 +186,107 @@ impl CredentialSource for StaticCredentials {
     }
 }
 
+/// The credentials document kept in a secret store and read again when it may have changed: when
+/// an organisation or credential is asked for that it does not have (a newly added organisation, the
+/// "deploy, then fill the secret" flow, a rotation), at most once per [`SecretDirectory::MIN_RELOAD`],
+/// and when its copy is older than [`SecretDirectory::TTL`]. A warm process thereby follows changes
+/// without a restart.
+pub struct SecretDirectory {
+    secrets: std::sync::Arc<dyn tds_core::ports::SecretStore>,
+    name: String,
+    default_dc: DataCentre,
+    current: std::sync::RwLock<std::sync::Arc<StaticCredentials>>,
+    read_at: std::sync::Mutex<std::time::Instant>,
+    min_reload: std::time::Duration,
+}
+
+impl SecretDirectory {
+    /// Least time between two reads caused by an unknown organisation or credential.
+    pub const MIN_RELOAD: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Age after which the document is read again before listing organisations.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// Reads the document `name` from `secrets` (an error says what is wrong with it).
+    pub async fn load(
+        secrets: std::sync::Arc<dyn tds_core::ports::SecretStore>,
+        name: impl Into<String>,
+        default_dc: DataCentre,
+    ) -> Result<SecretDirectory, ZohoError> {
+        let name = name.into();
+        let doc = read(&*secrets, &name).await?;
+        Ok(SecretDirectory {
+            current: std::sync::RwLock::new(std::sync::Arc::new(StaticCredentials::from_json(
+                &doc, default_dc,
+            )?)),
+            secrets,
+            name,
+            default_dc,
+            read_at: std::sync::Mutex::new(std::time::Instant::now()),
+            min_reload: Self::MIN_RELOAD,
+        })
+    }
+
+    /// Another least time between reads caused by an unknown organisation or credential (tests use 0).
+    pub fn with_min_reload(mut self, min_reload: std::time::Duration) -> SecretDirectory {
+        self.min_reload = min_reload;
+        self
+    }
+
+    /// Reads the document again unless it was read less than the minimum reload time ago (an
+    /// unknown organisation or credential was asked for); true when it did.
+    pub async fn reload_on_miss(&self) -> Result<bool, ZohoError> {
+        self.reload_if_older(self.min_reload).await
+    }
+
+    /// The organisations of the current copy.
+    pub fn organizations(&self) -> Vec<OrgConfig> {
+        self.snapshot().orgs.clone()
+    }
+
+    fn snapshot(&self) -> std::sync::Arc<StaticCredentials> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the document again if the last read is older than `min_age`; true when it did.
+    pub async fn reload_if_older(&self, min_age: std::time::Duration) -> Result<bool, ZohoError> {
+        {
+            let mut at = self.read_at.lock().unwrap_or_else(|p| p.into_inner());
+            if at.elapsed() < min_age {
+                return Ok(false);
+            }
+            *at = std::time::Instant::now();
+        }
+        let doc = read(&*self.secrets, &self.name).await?;
+        let fresh = StaticCredentials::from_json(&doc, self.default_dc)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(fresh);
+        tracing::info!("Zoho credentials document read again");
+        Ok(true)
+    }
+}
+
+async fn read(secrets: &dyn tds_core::ports::SecretStore, name: &str) -> Result<String, ZohoError> {
+    secrets
+        .secret(name)
+        .await
+        .map_err(|e| ZohoError::Config(format!("cannot read the Zoho credentials secret: {e}")))
+}
+
+impl CredentialSource for SecretDirectory {
+    fn credentials<'a>(&'a self, credential_id: &'a str) -> CredentialFuture<'a> {
+        Box::pin(async move {
+            if let Some(c) = self.snapshot().by_credential.get(credential_id) {
+                return Ok(c.clone());
+            }
+            // A credential added or renamed since the last read: read again (rate-limited).
+            self.reload_on_miss().await?;
+            self.snapshot().credentials(credential_id).await
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
