@@ -607,6 +607,19 @@ async fn a_corpus_of_bad_requests_gets_clear_4xx_answers_and_enqueues_nothing() 
             "is not a Zoho id",
         ),
         bad(&format!("{org}/exploded"), item, 422, "unknown action"),
+        // Organisation ids are digits: anything else is refused before any secret is looked up.
+        bad(
+            "/webhooks/zoho/acme",
+            item,
+            401,
+            "organisation ids are digits",
+        ),
+        bad(
+            &format!("/webhooks/zoho/{}", "9".repeat(33)),
+            item,
+            401,
+            "organisation ids are digits",
+        ),
         Bad {
             content_type: Some("application/x-www-form-urlencoded"),
             ..bad(&org, b"name=x&rate=5", 422, "form body has no field")

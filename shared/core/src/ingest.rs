@@ -152,20 +152,29 @@ impl WebhookIngest {
 
     /// Handles one delivery.
     pub async fn handle(&self, req: &WebhookRequest<'_>, now: DateTime<Utc>) -> IngestResponse {
+        // What the caller sent is logged cut short: an id is a few digits, not 60 KB.
+        let org = crate::fields::truncate(req.org_id, 40);
         let refuse = |e: WebhookError| {
-            tracing::warn!(org = req.org_id, status = e.status(), reason = %e, "webhook refused");
+            tracing::warn!(%org, status = e.status(), reason = %crate::fields::truncate(&e.to_string(), 300), "webhook refused");
             IngestResponse {
                 status: e.status(),
                 body: json!({"error": e.to_string()}),
             }
         };
+        // The dependency's own text (a secret's ARN, an SDK error chain) stays in the logs.
         let unavailable = |e: PortError| {
-            tracing::error!(org = req.org_id, error = %e, "webhook not accepted: dependency failed");
+            tracing::error!(%org, error = %e, "webhook not accepted: dependency failed");
             IngestResponse {
                 status: 503,
-                body: json!({"error": format!("temporarily unavailable, retry: {e}")}),
+                body: json!({"error": "temporarily unavailable: retry later"}),
             }
         };
+        if !crate::fields::is_zoho_id(req.org_id) {
+            return refuse(WebhookError::Unauthorized(
+                "no webhook secret is configured for that organisation (organisation ids are digits)"
+                    .into(),
+            ));
+        }
         let auth = match self.auth.auth(req.org_id).await {
             Ok(a) => a,
             Err(PortError::NotFound { .. }) => {
@@ -189,7 +198,7 @@ impl WebhookIngest {
         };
         match self.queue.send(body).await {
             Ok(message_id) => {
-                tracing::info!(org = req.org_id, kind = %message.kind, zoho_id = %message.zoho_id, %message_id, "webhook accepted");
+                tracing::info!(%org, kind = %message.kind, zoho_id = %message.zoho_id, %message_id, "webhook accepted");
                 IngestResponse {
                     status: 202,
                     body: json!({"accepted": true, "message_id": message_id, "kind": message.kind,
