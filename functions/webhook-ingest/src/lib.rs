@@ -37,8 +37,9 @@ pub async fn from_env() -> Result<WebhookIngest, BootError> {
     Ok(WebhookIngest::new(Arc::new(queue), Arc::new(auth)))
 }
 
-/// Bytes of a body read at most: more than any webhook the core accepts, less than a memory problem.
-pub const READ_LIMIT: usize = 4 << 20;
+/// Bytes of a body read at most: exactly what the core accepts, so a larger body is refused (413)
+/// before more of it is held in memory.
+pub const READ_LIMIT: usize = tds_core::webhook::MAX_BODY_BYTES;
 
 /// The webhook routes (any method but POST is a JSON 405) with a JSON 404 for any other path: what
 /// the Lambda serves.
@@ -65,14 +66,22 @@ async fn route(
     let org = params.first().map(|(_, v)| v.clone()).unwrap_or_default();
     let action = params.get(1).map(|(_, v)| v.clone());
     let Ok(body) = axum::body::to_bytes(body, READ_LIMIT).await else {
-        return Answer(
-            413,
-            serde_json::json!({"error": format!(
+        // Said as the core says it when the size is declared (the rest of the body is not read).
+        let declared = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let error = match declared {
+            Some(size) => tds_core::webhook::WebhookError::TooLarge {
+                size,
+                limit: tds_core::webhook::MAX_BODY_BYTES,
+            }
+            .to_string(),
+            None => format!(
                 "webhook body exceeds the limit of {} bytes",
                 tds_core::webhook::MAX_BODY_BYTES
-            )}),
-        )
-        .into_axum();
+            ),
+        };
+        return Answer(413, serde_json::json!({ "error": error })).into_axum();
     };
     let delivery = Delivery {
         method: method.as_str(),

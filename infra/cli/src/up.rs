@@ -190,6 +190,37 @@ async fn zoho(
 }
 
 /// entity-processor's loop over the in-process inbox.
+/// Largest request body the local stack reads (a webhook is at most 200 KiB).
+const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Requests served at once; more are answered 503 at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// Longest a request (its body included) may take.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Serves `request` within [`REQUEST_DEADLINE`] if one of the in-flight slots is free.
+async fn limited(
+    slots: Arc<tokio::sync::Semaphore>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(_slot) = slots.try_acquire() else {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"error": "too many requests in flight: retry later"})),
+        )
+            .into_response();
+    };
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            axum::Json(serde_json::json!({"error": "the request took too long (body included)"})),
+        )
+            .into_response(),
+    }
+}
+
 async fn worker(processor: Arc<Processor>, inbox: Arc<PgQueue>) {
     loop {
         let batch = match inbox.receive(10).await {
@@ -363,8 +394,16 @@ pub async fn run(o: Options) -> Result<(), String> {
         inbox.clone(),
         Arc::new(SecretWebhookAuth::new(secrets, "zoho")),
     ));
-    // Both routers as the Lambda functions serve them, mounted directly.
-    let app = webhook_ingest::routes(ingest).merge(tds_admin::router(admin));
+    // Both routers as the Lambda functions serve them, mounted directly, behind the limits API
+    // Gateway would apply: a body size limit, a deadline per request (a slow body cannot hold a
+    // connection for ever) and a cap on requests in flight.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let app = webhook_ingest::routes(ingest)
+        .merge(tds_admin::router(admin))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            limited(in_flight.clone(), request, next)
+        }))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP server stopped");

@@ -160,6 +160,16 @@ async fn the_local_stack_syncs_serves_the_admin_api_and_applies_webhooks() {
         .unwrap();
     assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
 
+    // An oversized body is refused before it is read whole (413), as API Gateway would.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/webhooks/zoho/60001234567", stack.admin))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+
     // A change in "Zoho": the simulator sends its signed webhook to the stack.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let item: String = sqlx::query_scalar("SELECT zoho_id FROM items ORDER BY zoho_id LIMIT 1")
