@@ -585,3 +585,29 @@ async fn a_wrong_tombstone_is_healed_and_a_confirmed_deletion_is_kept(pool: PgPo
     h.drain(&p).await;
     assert!(deleted(gone).await.is_some(), "tombstoned after the 404");
 }
+
+/// A record Zoho refuses for good (here an id that is not a Zoho id) is recorded on its run as failed
+/// and skipped: the other records of the job are written and the run completes.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_record_zoho_refuses_is_skipped_and_counted_not_fatal(pool: PgPool) {
+    let h = harness(pool.clone(), &small_spec(10), None).await;
+    let p = h.processor();
+    let contacts = h.sim_records(Collection::Contacts);
+    let good = id_of(Collection::Contacts, &contacts[0]);
+    let run_id = h
+        .app()
+        .runner()
+        .unwrap()
+        .start_heal_run(
+            ORG,
+            EntityKind::Contact,
+            &[good.clone(), "not-an-id".into()],
+        )
+        .await
+        .unwrap();
+    h.drain(&p).await;
+    let run = h.store.run(run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, tds_store::RunStatus::Completed, "{run:?}");
+    assert_eq!(run.counts.failed, 1, "{run:?}");
+    assert!(h.stored(EntityKind::Contact).await.contains_key(&good));
+}

@@ -220,6 +220,17 @@ impl SyncRunner {
                 match self.zoho.get_record(org, kind, id, Priority::Poll).await {
                     Ok(r) => records.push(r),
                     Err(e) if e.is_not_found() => gone.push(id.clone()),
+                    // Zoho will not give this one record (a permanent refusal): recorded on the
+                    // run as failed and skipped, so the others are written and the run completes.
+                    Err(
+                        e @ (tds_zoho::ZohoError::Api { .. }
+                        | tds_zoho::ZohoError::InvalidId(_)
+                        | tds_zoho::ZohoError::Malformed { .. }
+                        | tds_zoho::ZohoError::Parse(_)),
+                    ) if !e.is_retriable() => {
+                        tracing::warn!(org, %kind, zoho_id = %id, error = %e, "record skipped: Zoho refused it");
+                        out.counts.failed += 1;
+                    }
                     Err(e) => return Err(Failure::from(e)),
                 }
             }
