@@ -308,6 +308,37 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
     assert_eq!(s, StatusCode::OK, "{answer}");
     assert_eq!(answer["runs"], json!([]));
 
+    // Zoho refuses every call (HTTP 200 with an error code, after the client's retries): the
+    // comparison fails upstream (502), not as the caller's mistake (400); and an unknown
+    // organisation is the caller's (400).
+    h.sim.sim.configure(|c| c.http200_error_rate = 1.0);
+    let (s, answer) = call(
+        &base,
+        "post",
+        "/api/tds/statistics/sync-differences",
+        Some(TOKEN),
+        json!({"heal": false, "entities": ["item"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{answer}");
+    h.sim.sim.configure(|c| c.http200_error_rate = 0.0);
+    let (s, answer) = call(
+        &base,
+        "post",
+        "/api/tds/statistics/sync-differences",
+        Some(TOKEN),
+        json!({"org_id": "999"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown organisation"),
+        "{answer}"
+    );
+
     // Dead letters: listed with their reason, then retried back onto the inbox.
     let reason_body = json!({"reason": "not an inbox message", "failed_at": "2026-11-26T00:00:00Z", "original": "garbage"});
     tds_core::ports::Queue::send(&*h.dlq, reason_body.to_string())

@@ -437,16 +437,8 @@ async fn start_sync(
         (None, None) => vec!["all".into()],
     };
     let zoho = admin.runner.zoho();
-    if let Some(org) = &b.org_id {
-        // An organisation added to the credentials since start-up is found by reading them again.
-        if zoho.ensure_org(org).await.is_err() {
-            return Err(bad_request(format!(
-                "unknown organisation {}; configured: {}",
-                tds_core::fields::truncate(org, 40),
-                zoho.org_ids().join(", ")
-            )));
-        }
-    }
+    // An organisation added to the credentials since start-up is found by reading them again.
+    known_org(&admin, b.org_id.as_deref()).await?;
     let runs = admin
         .runner
         .start_sync(&StartSync {
@@ -572,10 +564,34 @@ async fn deadletter_retry(State(admin): Shared, body: String) -> Answer {
     Ok(Json(json!({"moved": moved})))
 }
 
+/// A failure of an operation whose input was valid: Zoho (or the database) refused it for good
+/// (502: not the caller's fault, so `tds` does not call it bad usage) or for now (503).
+fn upstream(f: Failure) -> ApiError {
+    match f {
+        Failure::Retry(r) => ApiError(StatusCode::SERVICE_UNAVAILABLE, r),
+        Failure::Permanent(r) => ApiError(StatusCode::BAD_GATEWAY, r),
+    }
+}
+
+/// Refuses (400) an organisation id that is not configured, after reading the credentials again.
+async fn known_org(admin: &Admin, org: Option<&str>) -> Result<(), ApiError> {
+    let Some(org) = org else { return Ok(()) };
+    let zoho = admin.runner.zoho();
+    if zoho.ensure_org(org).await.is_err() {
+        return Err(bad_request(format!(
+            "unknown organisation {}; configured: {}",
+            tds_core::fields::truncate(org, 40),
+            zoho.org_ids().join(", ")
+        )));
+    }
+    Ok(())
+}
+
 async fn stock_sync(State(admin): Shared, body: String) -> Answer {
     let input: Value = json_body(&body)?;
     let request = StockRequest::parse(&input).map_err(bad_request)?;
-    let reports = admin.poller.poll(&request).await?;
+    known_org(&admin, request.org_id.as_deref()).await?;
+    let reports = admin.poller.poll(&request).await.map_err(upstream)?;
     Ok(Json(json!({"mode": request.mode, "reports": reports})))
 }
 
@@ -657,7 +673,8 @@ async fn statistics_history(State(admin): Shared, Query(q): Query<HistoryQuery>)
 async fn sync_differences(State(admin): Shared, body: String) -> Answer {
     let input: Value = json_body(&body)?;
     let request = CompareRequest::parse(&input).map_err(bad_request)?;
-    let reports = admin.comparator.compare(&request).await?;
+    known_org(&admin, request.org_id.as_deref()).await?;
+    let reports = admin.comparator.compare(&request).await.map_err(upstream)?;
     Ok(Json(json!({"reports": reports})))
 }
 
