@@ -32,7 +32,6 @@ fn admin(h: &Harness) -> Arc<Admin> {
             dead_letter: h.dlq.clone(),
         }),
         tokens: vec![TOKEN.into()],
-        orgs: vec![ORG.into()],
     })
 }
 

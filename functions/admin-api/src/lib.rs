@@ -43,7 +43,6 @@ pub async fn from_env() -> Result<Router, BootError> {
             dead_letter: dlq,
         }),
         tokens,
-        orgs: app.zoho().org_ids(),
     };
     Ok(self::app(Arc::new(admin)))
 }

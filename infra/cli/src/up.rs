@@ -388,7 +388,6 @@ pub async fn run(o: Options) -> Result<(), String> {
             dead_letter: (*dlq).clone(),
         }),
         tokens: vec![token.clone()],
-        orgs: zoho.org_ids(),
     });
     let ingest = Arc::new(WebhookIngest::new(
         inbox.clone(),

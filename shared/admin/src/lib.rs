@@ -96,14 +96,11 @@ pub struct Admin {
     pub redrive: Arc<dyn Redrive>,
     /// Accepted bearer tokens.
     pub tokens: Vec<String>,
-    /// Configured organisations.
-    pub orgs: Vec<String>,
 }
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin")
-            .field("orgs", &self.orgs)
             .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
             .finish_non_exhaustive()
     }
@@ -264,16 +261,19 @@ struct OrgQuery {
 }
 
 fn org_of(admin: &Admin, org: Option<String>) -> Result<String, ApiError> {
+    // The organisations the Zoho client knows now (it reads the credentials again on changes).
+    let orgs = admin.runner.zoho().org_ids();
     match org {
-        Some(o) if admin.orgs.contains(&o) => Ok(o),
+        Some(o) if orgs.contains(&o) => Ok(o),
         Some(o) => Err(bad_request(format!(
-            "unknown organisation {o}; configured: {}",
-            admin.orgs.join(", ")
+            "unknown organisation {}; configured: {}",
+            tds_core::fields::truncate(&o, 40),
+            orgs.join(", ")
         ))),
-        None if admin.orgs.len() == 1 => Ok(admin.orgs[0].clone()),
+        None if orgs.len() == 1 => Ok(orgs[0].clone()),
         None => Err(bad_request(format!(
             "several organisations are configured: pass org_id ({})",
-            admin.orgs.join(", ")
+            orgs.join(", ")
         ))),
     }
 }
@@ -317,7 +317,7 @@ async fn health(State(admin): Shared) -> Response {
         }
     };
     let tokens = admin.store.token_expiries().await.unwrap_or_default();
-    let zoho = json!({"organizations": admin.orgs, "tokens": tokens.iter().map(|t| json!({
+    let zoho = json!({"organizations": admin.runner.zoho().org_ids(), "tokens": tokens.iter().map(|t| json!({
         "credential": t.credential_id, "expires_at": t.expires_at,
         "valid": t.expires_at.is_some_and(|e| e > Utc::now())})).collect::<Vec<_>>()});
     let last = admin
@@ -714,7 +714,9 @@ async fn cursors(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
 }
 
 async fn organizations(State(admin): Shared) -> Answer {
-    Ok(Json(json!({"organizations": admin.orgs})))
+    Ok(Json(
+        json!({"organizations": admin.runner.zoho().org_ids()}),
+    ))
 }
 
 async fn entity(
