@@ -545,3 +545,240 @@ async fn health_reflects_open_drift_alerts_both_ways(pool: PgPool) {
         "{body}"
     );
 }
+
+/// More of the bad-input corpus, route by route: each answer is JSON with the status a client can act
+/// on and a reason that names what was wrong.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_corpus_of_bad_admin_requests_gets_clear_json_answers(pool: PgPool) {
+    let h = harness(pool, &small_spec(10), None).await;
+    let base = serve(&h).await;
+    let cases: [(&str, &str, &str, u16, &str); 32] = [
+        (
+            "post",
+            "/api/tds/sync",
+            r#""not json""#,
+            400,
+            "invalid JSON body",
+        ),
+        (
+            "post",
+            "/api/tds/sync",
+            r#"{"entities": "item"}"#,
+            400,
+            "expected a sequence",
+        ),
+        (
+            "post",
+            "/api/tds/sync",
+            r#"{"mode": 5}"#,
+            400,
+            "invalid JSON body",
+        ),
+        (
+            "post",
+            "/api/tds/sync",
+            r#"{"entity": "item", "org_id": "999"}"#,
+            400,
+            "unknown organisation 999",
+        ),
+        (
+            "post",
+            "/api/tds/sync",
+            r#"{"entity": "item", "extra": true}"#,
+            400,
+            "unknown field `extra`",
+        ),
+        (
+            "post",
+            "/api/tds/sync",
+            r#"{"entities": ["item", "gadget"]}"#,
+            400,
+            "gadget",
+        ),
+        (
+            "get",
+            "/api/tds/sync-runs?limit=501",
+            "null",
+            400,
+            "between 1 and 500",
+        ),
+        (
+            "get",
+            "/api/tds/sync-runs?limit=-5",
+            "null",
+            400,
+            "between 1 and 500",
+        ),
+        (
+            "get",
+            "/api/tds/sync-runs?status=",
+            "null",
+            400,
+            "status must be",
+        ),
+        (
+            "get",
+            "/api/tds/sync-runs?entity=x%00",
+            "null",
+            400,
+            "NUL byte",
+        ),
+        (
+            "get",
+            "/api/tds/sync-runs/99999999999999999999",
+            "null",
+            400,
+            "must be a number",
+        ),
+        (
+            "get",
+            "/api/tds/sync-runs/-",
+            "null",
+            400,
+            "must be a number",
+        ),
+        ("get", "/api/tds/deadletter?limit=abc", "null", 400, "limit"),
+        (
+            "post",
+            "/api/tds/deadletter/retry",
+            r#"{"max": -1}"#,
+            400,
+            "expected usize",
+        ),
+        (
+            "post",
+            "/api/tds/deadletter/retry",
+            r#""junk""#,
+            400,
+            "invalid JSON body",
+        ),
+        (
+            "post",
+            "/api/tds/stock/sync",
+            r#"{"mode": "warehouse"}"#,
+            400,
+            "warehouse_id",
+        ),
+        (
+            "post",
+            "/api/tds/stock/sync",
+            r#"{"mode": "items"}"#,
+            400,
+            "item_ids",
+        ),
+        (
+            "post",
+            "/api/tds/stock/sync",
+            r#"{"mode": "sideways"}"#,
+            400,
+            "sideways",
+        ),
+        (
+            "post",
+            "/api/tds/stock/sync",
+            r#"{"mode": "full", "threshold": "x"}"#,
+            400,
+            "expected f64",
+        ),
+        (
+            "post",
+            "/api/tds/stock/sync",
+            r#"{"mode": "full", "org_id": "999"}"#,
+            400,
+            "unknown organisation",
+        ),
+        (
+            "get",
+            "/api/tds/statistics/widgets",
+            "null",
+            404,
+            "no statistics group widgets",
+        ),
+        (
+            "get",
+            "/api/tds/statistics/history?entity=%00",
+            "null",
+            400,
+            "NUL byte",
+        ),
+        (
+            "get",
+            "/api/tds/statistics/history?limit=many",
+            "null",
+            400,
+            "limit",
+        ),
+        (
+            "post",
+            "/api/tds/statistics/sync-differences",
+            r#"{"entities": ["widgets"]}"#,
+            400,
+            "widgets",
+        ),
+        (
+            "post",
+            "/api/tds/statistics/sync-differences",
+            r#"{"thresholds": {"gizmo": 1}}"#,
+            400,
+            "gizmo",
+        ),
+        (
+            "post",
+            "/api/tds/statistics/sync-differences",
+            r#"{"heal": "yes"}"#,
+            400,
+            "expected a boolean",
+        ),
+        (
+            "post",
+            "/api/tds/statistics/sync-differences",
+            "[1, 2]",
+            400,
+            "invalid statistics input",
+        ),
+        (
+            "get",
+            "/api/tds/alerts?org_id=999",
+            "null",
+            400,
+            "unknown organisation",
+        ),
+        (
+            "get",
+            "/api/tds/cursors?org_id=999",
+            "null",
+            400,
+            "unknown organisation",
+        ),
+        (
+            "get",
+            "/api/tds/entities/item/1%00",
+            "null",
+            400,
+            "NUL byte",
+        ),
+        (
+            "get",
+            "/api/tds/status?org_id=1%27%3B",
+            "null",
+            400,
+            "unknown organisation",
+        ),
+        (
+            "get",
+            "/api/tds/statistics/overview?org_id=999",
+            "null",
+            400,
+            "unknown organisation",
+        ),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let body: Value = serde_json::from_str(body).unwrap();
+        let (s, answer) = call(&base, method, path, Some(TOKEN), body).await;
+        assert_eq!(s.as_u16(), status, "{method} {path}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{method} {path}: {answer}"
+        );
+    }
+}
