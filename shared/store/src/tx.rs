@@ -70,14 +70,15 @@ impl WriteTx {
         crate::upsert::tombstone(self.conn(), kind, deletions, true).await
     }
 
-    /// Tombstones the child rows (an item's stock, a price book's rates) of `parents` just
-    /// tombstoned; `None` for kinds without children.
+    /// Tombstones the live child rows (an item's stock, a price book's rates) of `parents` as of
+    /// each parent's time, except those in `keep`; `None` for kinds without children.
     pub async fn tombstone_children(
         &mut self,
         kind: EntityKind,
         parents: &[Tombstone],
+        keep: &[String],
     ) -> Result<Option<BatchReport>, StoreError> {
-        crate::upsert::tombstone_children(self.conn(), kind, parents).await
+        crate::upsert::tombstone_children(self.conn(), kind, parents, keep).await
     }
 
     /// Tombstones only rows already stored (a record Zoho answered "does not exist" for): an id
@@ -88,17 +89,6 @@ impl WriteTx {
         deletions: &[Tombstone],
     ) -> Result<BatchReport, StoreError> {
         crate::upsert::tombstone(self.conn(), kind, deletions, false).await
-    }
-
-    /// The live child row ids (`child`: `ItemStock` of items, `PriceBookRate` of price books) of
-    /// `parent_ids`, in this transaction.
-    pub async fn child_ids(
-        &mut self,
-        child: EntityKind,
-        org_id: &str,
-        parent_ids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        crate::read::child_ids(self.conn(), child, org_id, parent_ids).await
     }
 
     /// Records webhook receipts with their outcomes, in one statement, in this transaction (see

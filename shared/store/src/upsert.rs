@@ -401,12 +401,15 @@ pub(crate) async fn tombstone(
     Ok(BatchReport { kind, rows })
 }
 
-/// Tombstones the child rows of tombstoned parents (an item's stock rows, a price book's rates) as
-/// of their parent's deletion, in one statement; `None` for kinds without children.
+/// Tombstones the live child rows of `parents` (an item's stock rows, a price book's rates) as of
+/// each parent's time, except the row ids in `keep`, in one statement; `None` for kinds without
+/// children. A tombstoned parent takes all its children; a complete record just written keeps the
+/// ones it lists.
 pub(crate) async fn tombstone_children(
     conn: &mut PgConnection,
     kind: EntityKind,
     parents: &[Tombstone],
+    keep: &[String],
 ) -> Result<Option<BatchReport>, StoreError> {
     let (child, column) = match kind {
         EntityKind::Item => (EntityKind::ItemStock, "item_id"),
@@ -423,6 +426,7 @@ pub(crate) async fn tombstone_children(
         "UPDATE {} c SET deleted_at = u.deleted_at, synced_at = now()
          FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS u(org_id, parent_id, deleted_at)
          WHERE c.org_id = u.org_id AND c.{column} = u.parent_id AND c.deleted_at IS NULL
+           AND NOT (c.zoho_id = ANY($4::text[]))
          RETURNING c.org_id, c.zoho_id",
         child.table()
     ))
@@ -439,6 +443,7 @@ pub(crate) async fn tombstone_children(
             .collect::<Vec<_>>(),
     )
     .bind(parents.iter().map(|p| p.deleted_at).collect::<Vec<_>>())
+    .bind(keep)
     .fetch_all(&mut *conn)
     .await
     .map_err(StoreError::db("tombstone child rows"))?;
@@ -467,11 +472,9 @@ fn upsert_sql<'a>(
         "(EXCLUDED.last_modified_time > cur.last_modified_time
                             OR (EXCLUDED.last_modified_time = cur.last_modified_time
                                 AND EXCLUDED.completeness >= cur.completeness))"
-            .to_string()
     } else {
         "(EXCLUDED.last_modified_time, EXCLUDED.completeness, EXCLUDED.content_hash)
                           > (cur.last_modified_time, cur.completeness, cur.content_hash)"
-            .to_string()
     };
     // A tombstone gives way to a newer version; to a fresh read also when it is older than
     // RESTORE_AFTER (Zoho has just shown the record, so it was not deleted then).

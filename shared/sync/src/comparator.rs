@@ -245,8 +245,9 @@ impl Comparator {
                 zoho_totals.insert(id, decimal(EntityKind::Item, r, "stock_on_hand"));
             }
         }
+        // The items read in detail: totals that differ, items the list lacks, and the sample.
         let stored = self.store().item_stock_totals(org).await?;
-        let mut suspects: Vec<String> = zoho_totals
+        let mut asked: std::collections::BTreeSet<String> = zoho_totals
             .iter()
             .filter(|(id, total)| match stored.get(*id) {
                 // Not stored at all: the item comparison reports it; its rows come with its re-fetch.
@@ -265,32 +266,30 @@ impl Comparator {
             .map(|(k, v)| (k, v.map(|d| d.normalize())))
             .collect();
         let item_of = |row: &str| row.split(':').next().unwrap_or_default().to_string();
-        let unlisted: std::collections::BTreeSet<String> = local_rows
-            .keys()
-            .map(|row| item_of(row))
-            .filter(|item| !zoho_totals.contains_key(item))
-            .collect();
-        suspects.extend(unlisted);
-        let ids: Vec<&String> = zoho_totals.keys().collect();
+        asked.extend(
+            local_rows
+                .keys()
+                .map(|row| item_of(row))
+                .filter(|item| !zoho_totals.contains_key(item)),
+        );
         let cycles = request
             .stock_sample_cycles
             .unwrap_or(STOCK_SAMPLE_CYCLES)
             .max(1);
         let turn = self.store().comparison_count(org).await?.max(0) as usize % cycles;
-        let per_cycle = ids.len().div_ceil(cycles);
-        let sample: Vec<String> = ids
-            .iter()
-            .skip(turn * per_cycle)
-            .take(per_cycle)
-            .filter(|id| !suspects.contains(id))
-            .map(|id| id.to_string())
-            .collect();
-        suspects.extend(sample);
+        let per_cycle = zoho_totals.len().div_ceil(cycles);
+        asked.extend(
+            zoho_totals
+                .keys()
+                .skip(turn * per_cycle)
+                .take(per_cycle)
+                .cloned(),
+        );
 
         let mut zoho_rows: HashMap<String, Option<Decimal>> = HashMap::new();
         let mut rows = Vec::new();
-        let asked: std::collections::HashSet<String> = suspects.iter().cloned().collect();
-        for chunk in suspects.chunks(100) {
+        let ids: Vec<String> = asked.iter().cloned().collect();
+        for chunk in ids.chunks(100) {
             *api_calls += 1;
             let items = self
                 .zoho

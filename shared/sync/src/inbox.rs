@@ -254,9 +254,7 @@ impl Processor {
         // Every message is answered from Zoho where the payload cannot be trusted on its own: items
         // always (in bulk), a payload lacking what the detail has, and every deletion (a replayed or
         // mis-routed delivery must not delete live data: only Zoho's "does not exist" does).
-        let asked: Vec<usize> = (0..items.len())
-            .filter(|&i| kind == EntityKind::Item || items[i].refetch || is_delete(&items[i]))
-            .collect();
+        let asked: Vec<usize> = (0..items.len()).filter(|&i| items[i].asks_zoho()).collect();
         for (i, w) in items.iter_mut().enumerate() {
             if !asked.contains(&i) {
                 records.push((i, std::mem::take(&mut w.message.payload)));

@@ -7,7 +7,6 @@
 //! events of what changed: `tds.entity.synced` for every changed row, and for a changed stock row
 //! `tds.stock.changed` too, so a subscriber sees the same events whichever path wrote the row.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -337,42 +336,38 @@ impl WriteBatch<'_> {
         if !stock.is_empty() {
             self.write_stock(&stock).await?;
         }
-        if !items_with_stock.is_empty() {
-            // An item's detail lists every location it keeps stock at: rows of others are gone.
-            let listed: HashSet<&str> = stock.iter().map(|r| r.zoho_id.as_str()).collect();
-            let gone: Vec<String> = self
-                .tx
-                .child_ids(EntityKind::ItemStock, org, &items_with_stock)
-                .await?
-                .into_iter()
-                .filter(|id| !listed.contains(id.as_str()))
-                .collect();
-            if !gone.is_empty() {
-                let deletions = tombstones(org, gone, Utc::now());
-                self.tombstone(EntityKind::ItemStock, &deletions).await?;
-            }
+        if !rates.is_empty() {
+            let report = self.tx.upsert(&rates).await?;
+            entity_events(&report, &mut self.events);
         }
-        if !books_with_rates.is_empty() {
-            let listed: HashSet<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
-            if !rates.is_empty() {
-                let report = self.tx.upsert(&rates).await?;
-                entity_events(&report, &mut self.events);
-            }
-            // A book's complete record lists all its rates: rates no longer listed are gone.
-            let gone: Vec<String> = self
-                .tx
-                .child_ids(EntityKind::PriceBookRate, org, &books_with_rates)
-                .await?
-                .into_iter()
-                .filter(|id| !listed.contains(id))
-                .collect();
-            if !gone.is_empty() {
-                let deletions = tombstones(org, gone, Utc::now());
-                self.tombstone(EntityKind::PriceBookRate, &deletions)
-                    .await?;
-            }
-        }
+        // A complete record lists all its children (an item's detail every location it keeps stock
+        // at, a book's record all its rates): the stored children it no longer lists are gone.
+        let stock_ids: Vec<String> = stock.iter().map(|r| r.zoho_id.clone()).collect();
+        let rate_ids: Vec<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
+        self.retire_unlisted(EntityKind::Item, org, items_with_stock, &stock_ids)
+            .await?;
+        self.retire_unlisted(EntityKind::PriceBook, org, books_with_rates, &rate_ids)
+            .await?;
         Ok(written)
+    }
+
+    /// Tombstones, as of now and in one statement, the stored children of `parents` (complete
+    /// records of `kind` just written) that are not in `listed`.
+    async fn retire_unlisted(
+        &mut self,
+        kind: EntityKind,
+        org: &str,
+        parents: Vec<String>,
+        listed: &[String],
+    ) -> Result<(), Failure> {
+        if parents.is_empty() {
+            return Ok(());
+        }
+        let parents = tombstones(org, parents, Utc::now());
+        if let Some(report) = self.tx.tombstone_children(kind, &parents, listed).await? {
+            entity_events(&report, &mut self.events);
+        }
+        Ok(())
     }
 
     /// Writes stock rows (item × location); returns each row's outcome.
@@ -438,7 +433,7 @@ impl WriteBatch<'_> {
             .filter(|(_, r)| r.outcome == Outcome::Tombstoned)
             .map(|(d, _)| d.clone())
             .collect();
-        if let Some(children) = self.tx.tombstone_children(kind, &parents).await? {
+        if let Some(children) = self.tx.tombstone_children(kind, &parents, &[]).await? {
             entity_events(&children, &mut self.events);
         }
         Ok(report)
