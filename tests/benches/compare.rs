@@ -122,7 +122,7 @@ async fn e2e_part() {
         org_id: Some(org_id.clone()),
         entities: vec!["all".into()],
         mode: SyncMode::Full,
-        trigger: "bench".into(),
+        trigger: tds_core::Trigger::Test,
     });
     inbox.send(start.to_body()).await.unwrap();
     loop {

@@ -90,7 +90,7 @@ async fn main() {
         org_id: Some(org_id.clone()),
         entities: entities.clone(),
         mode: SyncMode::Full,
-        trigger: "bench".into(),
+        trigger: tds_core::Trigger::Test,
     });
     inbox.send(start.to_body()).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();

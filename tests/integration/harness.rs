@@ -107,7 +107,7 @@ impl Harness {
             org_id: Some(ORG.into()),
             entities: entities.iter().map(|e| e.to_string()).collect(),
             mode,
-            trigger: "test".into(),
+            trigger: tds_core::Trigger::Test,
         });
         self.inbox.send(job.to_body()).await.unwrap();
     }

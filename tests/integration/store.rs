@@ -736,8 +736,8 @@ async fn sync_runs_are_recorded_and_cursors_only_move_forward(pool: PgPool) {
         .start_run(
             "org",
             "item",
-            "incremental",
-            "schedule",
+            tds_core::SyncMode::Incremental.into(),
+            tds_core::Trigger::Schedule,
             json!({"page_size": 200}),
         )
         .await
@@ -791,7 +791,13 @@ async fn sync_runs_are_recorded_and_cursors_only_move_forward(pool: PgPool) {
         (RunStatus::Completed, None, 400)
     );
     let failed = store
-        .start_run("org", "invoice", "full", "manual", json!({}))
+        .start_run(
+            "org",
+            "invoice",
+            tds_core::SyncMode::Full.into(),
+            tds_core::Trigger::Manual,
+            json!({}),
+        )
         .await
         .unwrap();
     store

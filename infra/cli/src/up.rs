@@ -277,7 +277,7 @@ fn schedule(
                         org_id: None,
                         entities: vec!["all".into()],
                         mode: *mode,
-                        trigger: "schedule".into(),
+                        trigger: tds_core::Trigger::Schedule,
                     });
                     inbox
                         .send(start.to_body())
@@ -466,7 +466,7 @@ pub async fn run(o: Options) -> Result<(), String> {
             org_id: None,
             entities: vec!["all".into()],
             mode: SyncMode::Full,
-            trigger: "tds up".into(),
+            trigger: tds_core::Trigger::TdsUp,
         });
         inbox
             .send(start.to_body())

@@ -445,7 +445,7 @@ async fn start_sync(
             org_id: b.org_id,
             entities,
             mode: b.mode,
-            trigger: "admin-api".into(),
+            trigger: tds_core::Trigger::AdminApi,
         })
         .await?;
     let mut answer = json!({"run_ids": runs, "mode": b.mode});

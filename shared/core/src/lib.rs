@@ -12,6 +12,7 @@ pub mod kind;
 pub mod model;
 pub mod ports;
 pub mod row;
+pub mod run;
 pub mod webhook;
 
 pub use fields::ParseError;
@@ -21,3 +22,4 @@ pub use model::{
     LocationStock, PriceBook, PriceBookRate, StockShape,
 };
 pub use row::{ColumnSink, Entity, VersionedRow};
+pub use run::{RunMode, StockMode, SyncMode, Trigger};

@@ -152,9 +152,68 @@ impl WebhookRequest<'_> {
             .map(|(_, v)| v.as_str())
     }
 
-    fn is_form(&self) -> bool {
-        self.content_type
-            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    fn format(&self) -> Result<BodyFormat, WebhookError> {
+        BodyFormat::of(self.content_type)
+    }
+}
+
+/// How a delivery's body is written, told by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// JSON (Zoho's default payload): `{"item": {...}}`; also when no type is given.
+    Json,
+    /// `application/x-www-form-urlencoded`: a field named after the entity (or `JSONString`)
+    /// holds the record as JSON.
+    Form,
+}
+
+impl BodyFormat {
+    /// The format of a body sent with `content_type`; 415 for any type that is neither.
+    pub fn of(content_type: Option<&str>) -> Result<BodyFormat, WebhookError> {
+        let Some(ct) = content_type else {
+            return Ok(BodyFormat::Json);
+        };
+        let base = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match base.as_str() {
+            "application/x-www-form-urlencoded" => Ok(BodyFormat::Form),
+            "" | "application/json" | "text/json" => Ok(BodyFormat::Json),
+            b if b.ends_with("+json") => Ok(BodyFormat::Json),
+            _ => Err(WebhookError::UnsupportedMediaType(ct.to_string())),
+        }
+    }
+}
+
+/// Which bytes an `X-Zoho-Webhook-Signature` HMAC-SHA256 covers. Sources disagree (ZOHO.md,
+/// webhooks): Zoho Books/Inventory workflow webhooks sign the raw body; Zoho Billing signs a
+/// canonical string. TDS accepts either, so a delivery verifies whichever Zoho signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureScheme {
+    /// The raw body as received.
+    RawBody,
+    /// Query (and form) pairs sorted by key, `keyvalue` concatenated, then the raw body when JSON.
+    Canonical,
+}
+
+impl SignatureScheme {
+    /// Every scheme a signature is checked against, in order.
+    pub const ALL: [SignatureScheme; 2] = [SignatureScheme::RawBody, SignatureScheme::Canonical];
+
+    /// The bytes this scheme signs for `req`.
+    pub fn signed_bytes<'r>(
+        self,
+        req: &'r WebhookRequest<'_>,
+    ) -> Result<std::borrow::Cow<'r, [u8]>, WebhookError> {
+        Ok(match self {
+            SignatureScheme::RawBody => std::borrow::Cow::Borrowed(req.body),
+            SignatureScheme::Canonical => {
+                std::borrow::Cow::Owned(canonical_string(req, req.format()?).into_bytes())
+            }
+        })
     }
 }
 
@@ -285,16 +344,20 @@ pub fn verify(auth: &WebhookAuth, req: &WebhookRequest<'_>) -> Result<(), Webhoo
                 "X-Zoho-Webhook-Signature is not hex".into(),
             ));
         };
-        let canonical = canonical_string(req);
-        let ok = [req.body, canonical.as_bytes()].iter().any(|signed| {
-            Hmac::<Sha256>::new_from_slice(key.as_bytes())
+        let mut ok = false;
+        for scheme in SignatureScheme::ALL {
+            // A body of a type TDS cannot read has no canonical string; it is refused (415) later.
+            let Ok(signed) = scheme.signed_bytes(req) else {
+                continue;
+            };
+            ok |= Hmac::<Sha256>::new_from_slice(key.as_bytes())
                 .map(|mut mac| {
-                    mac.update(signed);
+                    mac.update(&signed);
                     // verify_slice compares in constant time.
                     mac.verify_slice(&given).is_ok()
                 })
-                .unwrap_or(false)
-        });
+                .unwrap_or(false);
+        }
         if !ok {
             return Err(WebhookError::Unauthorized(
                 "X-Zoho-Webhook-Signature does not match the body".into(),
@@ -306,9 +369,9 @@ pub fn verify(auth: &WebhookAuth, req: &WebhookRequest<'_>) -> Result<(), Webhoo
 
 /// Zoho Billing's string to sign: query and form pairs sorted by key, `keyvalue` concatenated, then
 /// the raw body when it is JSON.
-fn canonical_string(req: &WebhookRequest<'_>) -> String {
+fn canonical_string(req: &WebhookRequest<'_>, format: BodyFormat) -> String {
     let mut pairs: Vec<(String, String)> = req.query.to_vec();
-    let form = req.is_form();
+    let form = format == BodyFormat::Form;
     if form {
         pairs.extend(parse_urlencoded(&String::from_utf8_lossy(req.body)));
     }
@@ -339,28 +402,13 @@ pub fn normalize(
             limit: MAX_BODY_BYTES,
         });
     }
-    if let Some(ct) = req.content_type {
-        let base = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let known = base.is_empty()
-            || base == "application/json"
-            || base.ends_with("+json")
-            || base == "text/json"
-            || base == "application/x-www-form-urlencoded";
-        if !known {
-            return Err(WebhookError::UnsupportedMediaType(ct.to_string()));
-        }
-    }
+    let format = req.format()?;
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(WebhookError::Malformed("the body is empty".into()));
     }
     let text = std::str::from_utf8(req.body)
         .map_err(|_| WebhookError::Malformed("the body is not UTF-8".into()))?;
-    let wrapper: Value = if req.is_form() {
+    let wrapper: Value = if format == BodyFormat::Form {
         let pairs = parse_urlencoded(text);
         let found = pairs.iter().find_map(|(k, v)| {
             if k == "JSONString" {
@@ -459,4 +507,47 @@ pub fn normalize(
         received_at,
         dedupe_key,
     })
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn body_formats_follow_the_content_type() {
+        assert_eq!(BodyFormat::of(None), Ok(BodyFormat::Json));
+        assert_eq!(
+            BodyFormat::of(Some("application/json; charset=UTF-8")),
+            Ok(BodyFormat::Json)
+        );
+        assert_eq!(
+            BodyFormat::of(Some("application/vnd.zoho+json")),
+            Ok(BodyFormat::Json)
+        );
+        assert_eq!(
+            BodyFormat::of(Some("Application/X-WWW-Form-Urlencoded")),
+            Ok(BodyFormat::Form)
+        );
+        assert_eq!(
+            BodyFormat::of(Some("text/xml")),
+            Err(WebhookError::UnsupportedMediaType("text/xml".into()))
+        );
+    }
+
+    #[test]
+    fn each_signature_scheme_signs_its_own_bytes() {
+        let query = [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())];
+        let req = WebhookRequest {
+            org_id: "1",
+            route_action: None,
+            content_type: Some("application/json"),
+            query: &query,
+            headers: &[],
+            body: b"{\"item\":{}}",
+        };
+        let raw = SignatureScheme::RawBody.signed_bytes(&req).unwrap();
+        let canonical = SignatureScheme::Canonical.signed_bytes(&req).unwrap();
+        assert_eq!(&*raw, b"{\"item\":{}}");
+        assert_eq!(&*canonical, b"a1b2{\"item\":{}}");
+    }
 }

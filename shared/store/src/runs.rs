@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use tds_core::EntityKind;
+use tds_core::{EntityKind, RunMode, Trigger};
 
 use crate::{Store, StoreError};
 
@@ -76,8 +76,8 @@ pub struct SyncRun {
     pub org_id: String,
     /// Entity kind (or `all`).
     pub entity: String,
-    /// `full`, `incremental`, a stock-poller mode, ...
-    pub mode: String,
+    /// `full`, `incremental`, `heal`, a stock poll's mode.
+    pub mode: RunMode,
     /// Status.
     pub status: RunStatus,
     /// Accumulated counts.
@@ -90,8 +90,8 @@ pub struct SyncRun {
     pub duration_ms: Option<i64>,
     /// The error a failed run stopped on.
     pub error: Option<String>,
-    /// What started it (`schedule`, `manual`, `heal`, ...).
-    pub trigger: String,
+    /// What started it.
+    pub trigger: Trigger,
     /// The cursor an incremental run lists from.
     pub since: Option<Cursor>,
     /// When a job of the run last committed.
@@ -113,8 +113,8 @@ impl Store {
         &self,
         org_id: &str,
         entity: &str,
-        mode: &str,
-        trigger: &str,
+        mode: RunMode,
+        trigger: Trigger,
         params: serde_json::Value,
     ) -> Result<i64, StoreError> {
         self.start_run_from(org_id, entity, mode, trigger, params, None)
@@ -127,8 +127,8 @@ impl Store {
         &self,
         org_id: &str,
         entity: &str,
-        mode: &str,
-        trigger: &str,
+        mode: RunMode,
+        trigger: Trigger,
         params: serde_json::Value,
         since: Option<&Cursor>,
     ) -> Result<i64, StoreError> {
@@ -138,8 +138,8 @@ impl Store {
         )
         .bind(org_id)
         .bind(entity)
-        .bind(mode)
-        .bind(trigger)
+        .bind(mode.as_str())
+        .bind(trigger.as_str())
         .bind(params)
         .bind(since.map(|c| c.time))
         .bind(since.map(|c| c.id.as_str()))
@@ -379,11 +379,14 @@ fn run_from_row(r: &sqlx::postgres::PgRow) -> Result<SyncRun, StoreError> {
     let since_time: Option<DateTime<Utc>> = r.try_get("since_time").map_err(read)?;
     let since_id: Option<String> = r.try_get("since_id").map_err(read)?;
     let status: String = r.try_get("status").map_err(read)?;
+    let mode: String = r.try_get("mode").map_err(read)?;
+    let trigger: String = r.try_get("trigger").map_err(read)?;
+    let unknown = |e: tds_core::run::UnknownName| read(sqlx::Error::Decode(Box::new(e)));
     Ok(SyncRun {
         id: r.try_get("id").map_err(read)?,
         org_id: r.try_get("org_id").map_err(read)?,
         entity: r.try_get("entity").map_err(read)?,
-        mode: r.try_get("mode").map_err(read)?,
+        mode: mode.parse().map_err(unknown)?,
         status: RunStatus::parse(&status),
         counts: RunCounts {
             pages: r.try_get("pages_done").map_err(read)?,
@@ -397,7 +400,7 @@ fn run_from_row(r: &sqlx::postgres::PgRow) -> Result<SyncRun, StoreError> {
         finished_at: r.try_get("finished_at").map_err(read)?,
         duration_ms: r.try_get("duration_ms").map_err(read)?,
         error: r.try_get("error").map_err(read)?,
-        trigger: r.try_get("trigger").map_err(read)?,
+        trigger: trigger.parse().map_err(unknown)?,
         since: match (since_time, since_id) {
             (Some(time), id) => Some(Cursor {
                 time,

@@ -466,7 +466,7 @@ impl Comparator {
                         org_id: Some(org.to_string()),
                         entities: vec!["item_image".into()],
                         mode: SyncMode::Incremental,
-                        trigger: "heal".into(),
+                        trigger: tds_core::Trigger::Heal,
                     })
                     .await?;
                 action.refetch = d

@@ -24,28 +24,10 @@
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tds_core::EntityKind;
+use tds_core::{EntityKind, Trigger};
 use tds_store::{Cursor, NewJob, RunCounts};
 
-/// Full or incremental.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncMode {
-    /// Every record, whatever the cursor says.
-    Full,
-    /// What changed since the cursor (everything when there is none yet).
-    Incremental,
-}
-
-impl SyncMode {
-    /// `full` or `incremental`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncMode::Full => "full",
-            SyncMode::Incremental => "incremental",
-        }
-    }
-}
+pub use tds_core::SyncMode;
 
 /// Starts syncs: one run per (organisation, kind).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,13 +39,13 @@ pub struct StartSync {
     pub entities: Vec<String>,
     /// Full or incremental.
     pub mode: SyncMode,
-    /// What started it: `schedule`, `manual`, `heal`, ...
+    /// What started it: `schedule`, `manual`, `admin-api`, ... (`manual` when absent).
     #[serde(default = "manual")]
-    pub trigger: String,
+    pub trigger: Trigger,
 }
 
-fn manual() -> String {
-    "manual".into()
+fn manual() -> Trigger {
+    Trigger::Manual
 }
 
 /// A message of a sync, as it travels on the inbox under the key `sync`.

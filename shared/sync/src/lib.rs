@@ -267,7 +267,7 @@ mod tests {
             org_id: None,
             entities: vec!["all".into()],
             mode: SyncMode::Full,
-            trigger: "test".into(),
+            trigger: tds_core::Trigger::Test,
         });
         assert!(matches!(InboxBody::parse(&job.to_body()), InboxBody::Sync(j) if j == job));
         assert!(matches!(

@@ -28,10 +28,9 @@ impl SyncRunner {
         kind: EntityKind,
         page: u32,
     ) -> Result<JobOutput, Failure> {
-        let mode = if run.mode == "full" {
-            SyncMode::Full
-        } else {
-            SyncMode::Incremental
+        let mode = match run.mode {
+            tds_core::RunMode::Sync(mode) => mode,
+            _ => SyncMode::Incremental,
         };
         let floor = match (mode, &run.since) {
             (SyncMode::Incremental, Some(c)) if kind.has_zoho_modified_time() => {

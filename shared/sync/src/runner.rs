@@ -248,8 +248,8 @@ impl SyncRunner {
             .start_run_from(
                 org,
                 kind.as_str(),
-                start.mode.as_str(),
-                &start.trigger,
+                start.mode.into(),
+                start.trigger,
                 params,
                 since.as_ref(),
             )
@@ -348,7 +348,7 @@ impl SyncRunner {
                 org_id: Some(run.org_id.clone()),
                 entities: vec![EntityKind::ItemImage.as_str().to_string()],
                 mode: SyncMode::Incremental,
-                trigger: format!("after item run {}", run.id),
+                trigger: tds_core::Trigger::AfterRun,
             });
             if let Err(e) = self.inbox.send(start.to_body()).await {
                 tracing::warn!(error = %e, "image sync after the item run not enqueued");
@@ -382,14 +382,14 @@ impl SyncRunner {
             .start_run(
                 org,
                 kind.as_str(),
-                "heal",
-                "comparison",
+                tds_core::RunMode::Heal,
+                tds_core::Trigger::Heal,
                 json!({"ids": ids.len()}),
             )
             .await?;
         self.publish(vec![event(
             "tds.sync.started",
-            json!({"run_id": run_id, "org_id": org, "entity": kind, "mode": "heal", "trigger": "comparison"}),
+            json!({"run_id": run_id, "org_id": org, "entity": kind, "mode": tds_core::RunMode::Heal, "trigger": tds_core::Trigger::Heal}),
         )])
         .await;
         let per_job = if kind == EntityKind::Item {

@@ -26,34 +26,7 @@ use tds_zoho::{Priority, ZohoClient};
 use crate::writer::EntityWriter;
 use crate::{decimal, event, text, Failure};
 
-/// What a poll covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StockMode {
-    /// Items changed since the stock cursor (all items when there is none yet).
-    Incremental,
-    /// Every item.
-    Full,
-    /// One warehouse (location).
-    Warehouse,
-    /// The listed item ids.
-    Items,
-    /// Items stored below the threshold.
-    LowStock,
-}
-
-impl StockMode {
-    /// The mode's name as written in inputs and run records.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StockMode::Incremental => "incremental",
-            StockMode::Full => "full",
-            StockMode::Warehouse => "warehouse",
-            StockMode::Items => "items",
-            StockMode::LowStock => "low_stock",
-        }
-    }
-}
+pub use tds_core::StockMode;
 
 /// A poll request (the EventBridge schedule's input, or a manual invocation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,15 +136,15 @@ impl StockPoller {
     }
 
     async fn poll_org(&self, org: &str, request: &StockRequest) -> Result<StockReport, Failure> {
-        let mode = format!("stock_{}", request.mode.as_str());
+        let mode = tds_core::RunMode::Stock(request.mode);
         let params = serde_json::to_value(request).unwrap_or(Value::Null);
         let run_id = self
             .store()
             .start_run(
                 org,
                 EntityKind::ItemStock.as_str(),
-                &mode,
-                "schedule",
+                mode,
+                tds_core::Trigger::Schedule,
                 params,
             )
             .await?;
