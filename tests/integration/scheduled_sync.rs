@@ -521,7 +521,9 @@ async fn stock_poller_modes_write_only_what_changed(pool: PgPool) {
     assert!(runs
         .iter()
         .all(|r| r.entity == "item_stock" && r.status == RunStatus::Completed));
-    assert!(runs.iter().any(|r| r.mode == tds_core::RunMode::Stock(tds_core::StockMode::Warehouse)));
+    assert!(runs
+        .iter()
+        .any(|r| r.mode == tds_core::RunMode::Stock(tds_core::StockMode::Warehouse)));
 }
 
 #[test]

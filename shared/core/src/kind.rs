@@ -1,5 +1,6 @@
-//! The entity kinds TDS keeps in step with Zoho, and the names each one goes by
-//! (CLI/API name, PostgreSQL table, Zoho id field, webhook wrapper key).
+//! The entity kinds TDS keeps in step with Zoho, and the one per-kind table ([`SPECS`]) of the
+//! facts about each: names, PostgreSQL table, Zoho id field, endpoint and webhook wrapper key, how
+//! it is listed, completed and compared.
 
 use std::fmt;
 use std::str::FromStr;
@@ -61,62 +62,24 @@ impl EntityKind {
 
     /// The stable name used in messages, events, the CLI and the admin API (`item`, `sales_order`, ...).
     pub fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Item => "item",
-            EntityKind::ItemStock => "item_stock",
-            EntityKind::Location => "location",
-            EntityKind::PriceBook => "price_book",
-            EntityKind::PriceBookRate => "price_book_rate",
-            EntityKind::Contact => "contact",
-            EntityKind::ItemImage => "item_image",
-            EntityKind::Invoice => "invoice",
-            EntityKind::SalesOrder => "sales_order",
-            EntityKind::Bill => "bill",
-            EntityKind::CustomerPayment => "customer_payment",
-            EntityKind::CreditNote => "credit_note",
-            EntityKind::VendorPayment => "vendor_payment",
-            EntityKind::PurchaseOrder => "purchase_order",
-        }
+        self.spec().name
+    }
+
+    /// Everything TDS knows about this kind, from the one per-kind table ([`SPECS`]).
+    pub fn spec(self) -> &'static KindSpec {
+        &SPECS[self as usize]
     }
 
     /// The PostgreSQL table holding this kind (see `migrations/`).
     pub fn table(self) -> &'static str {
-        match self {
-            EntityKind::Item => "items",
-            EntityKind::ItemStock => "item_stock",
-            EntityKind::Location => "locations",
-            EntityKind::PriceBook => "price_books",
-            EntityKind::PriceBookRate => "price_book_rates",
-            EntityKind::Contact => "contacts",
-            EntityKind::ItemImage => "item_images",
-            EntityKind::Invoice => "invoices",
-            EntityKind::SalesOrder => "sales_orders",
-            EntityKind::Bill => "bills",
-            EntityKind::CustomerPayment => "customer_payments",
-            EntityKind::CreditNote => "credit_notes",
-            EntityKind::VendorPayment => "vendor_payments",
-            EntityKind::PurchaseOrder => "purchase_orders",
-        }
+        self.spec().table
     }
 
     /// The field carrying Zoho's id in this kind's records, for kinds that are Zoho records of their own.
     ///
     /// Derived kinds (stock, price-book rates, images) have composite ids built by TDS and return `None`.
     pub fn zoho_id_field(self) -> Option<&'static str> {
-        match self {
-            EntityKind::Item => Some("item_id"),
-            EntityKind::Location => Some("location_id"),
-            EntityKind::PriceBook => Some("pricebook_id"),
-            EntityKind::Contact => Some("contact_id"),
-            EntityKind::Invoice => Some("invoice_id"),
-            EntityKind::SalesOrder => Some("salesorder_id"),
-            EntityKind::Bill => Some("bill_id"),
-            EntityKind::CustomerPayment => Some("payment_id"),
-            EntityKind::CreditNote => Some("creditnote_id"),
-            EntityKind::VendorPayment => Some("payment_id"),
-            EntityKind::PurchaseOrder => Some("purchaseorder_id"),
-            EntityKind::ItemStock | EntityKind::PriceBookRate | EntityKind::ItemImage => None,
-        }
+        self.spec().zoho_id_field
     }
 
     /// Whether Zoho's records of this kind carry `last_modified_time` (so rows are versioned by it).
@@ -124,16 +87,305 @@ impl EntityKind {
     /// Kinds without it (locations, price books, stock, rates, images) are versioned by the time TDS
     /// observed them in Zoho, which is monotonic for one poller and safe against late replays.
     pub fn has_zoho_modified_time(self) -> bool {
-        !matches!(
-            self,
-            EntityKind::Location
-                | EntityKind::PriceBook
-                | EntityKind::PriceBookRate
-                | EntityKind::ItemStock
-                | EntityKind::ItemImage
-        )
+        self.spec().has_modified_time
     }
 }
+
+/// Where Zoho serves a kind's records: `/{path}` lists them under one of `list_keys`, `/{path}/{id}`
+/// answers one under `single_key` (which is also the key its webhook payloads are wrapped in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Path below the product's API root (`items`, `salesorders`, ...).
+    pub path: &'static str,
+    /// List keys to accept, in order (customer payments come as `customerpayments` or `customer_payments`).
+    pub list_keys: &'static [&'static str],
+    /// Key of the single record (and of a webhook's wrapper).
+    pub single_key: &'static str,
+}
+
+/// How a kind's listed records become complete rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The list record is the whole record.
+    List,
+    /// `/itemdetails`, 100 per call.
+    BulkItems,
+    /// One detail GET per changed record.
+    DetailGet,
+    /// Derived from its parent's records (stock and images from items, rates from price books).
+    Derived,
+}
+
+/// Which Zoho product serves a kind by default (an organisation's configuration may say otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Zoho Inventory (`/inventory/v1`).
+    Inventory,
+    /// Zoho Books (`/books/v3`).
+    Books,
+}
+
+/// The facts of one kind: adding a kind means a row here, a model and a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSpec {
+    /// The kind.
+    pub kind: EntityKind,
+    /// The stable name (messages, events, CLI, admin API).
+    pub name: &'static str,
+    /// Its PostgreSQL table.
+    pub table: &'static str,
+    /// The field of Zoho's id (`None` for derived kinds).
+    pub zoho_id_field: Option<&'static str>,
+    /// Where Zoho serves it (`None` for derived kinds).
+    pub endpoint: Option<Endpoint>,
+    /// The product that serves it by default.
+    pub served: Served,
+    /// How listed records become complete rows.
+    pub completion: Completion,
+    /// Whether records carry `last_modified_time`.
+    pub has_modified_time: bool,
+    /// Whether the list filters by `last_modified_time` (incremental listing).
+    pub modified_filter: bool,
+    /// Whether the list sorts by `last_modified_time` (newest first, for an early stop) though it
+    /// cannot filter by it.
+    pub sorts_by_modified: bool,
+    /// A list order that stays put while records are edited (`sort_column`), if Zoho has one.
+    pub stable_order: Option<&'static str>,
+    /// A filter every listing needs (`filter_by=Status.All`: inactive records are records too).
+    pub list_filter: Option<(&'static str, &'static str)>,
+    /// Differences above which a comparison heals the kind.
+    pub heal_threshold: usize,
+    /// Whether the comparison lists and compares it record by record (derived kinds are compared
+    /// through their parents).
+    pub compared: bool,
+    /// Whether it is a transaction (a document with a party and an amount).
+    pub transaction: bool,
+}
+
+const fn endpoint(
+    path: &'static str,
+    list_keys: &'static [&'static str],
+    single_key: &'static str,
+) -> Option<Endpoint> {
+    Some(Endpoint {
+        path,
+        list_keys,
+        single_key,
+    })
+}
+
+/// A Zoho record kind served by Books, with a detail GET per changed record.
+const fn document(
+    kind: EntityKind,
+    name: &'static str,
+    table: &'static str,
+    id: &'static str,
+    endpoint: Option<Endpoint>,
+) -> KindSpec {
+    KindSpec {
+        kind,
+        name,
+        table,
+        zoho_id_field: Some(id),
+        endpoint,
+        served: Served::Books,
+        completion: Completion::DetailGet,
+        has_modified_time: true,
+        modified_filter: true,
+        sorts_by_modified: false,
+        stable_order: Some("created_time"),
+        list_filter: None,
+        heal_threshold: 5,
+        compared: true,
+        transaction: true,
+    }
+}
+
+/// A kind TDS builds from its parent's records.
+const fn derived(
+    kind: EntityKind,
+    name: &'static str,
+    table: &'static str,
+    served: Served,
+    heal_threshold: usize,
+) -> KindSpec {
+    KindSpec {
+        kind,
+        name,
+        table,
+        zoho_id_field: None,
+        endpoint: None,
+        served,
+        completion: Completion::Derived,
+        has_modified_time: false,
+        modified_filter: false,
+        sorts_by_modified: false,
+        stable_order: None,
+        list_filter: None,
+        heal_threshold,
+        compared: false,
+        transaction: false,
+    }
+}
+
+const STATUS_ALL: Option<(&str, &str)> = Some(("filter_by", "Status.All"));
+
+/// The per-kind table, in the order of [`EntityKind`]'s variants.
+pub const SPECS: [KindSpec; 14] = [
+    KindSpec {
+        kind: EntityKind::Item,
+        name: "item",
+        table: "items",
+        zoho_id_field: Some("item_id"),
+        endpoint: endpoint("items", &["items"], "item"),
+        served: Served::Inventory,
+        completion: Completion::BulkItems,
+        has_modified_time: true,
+        modified_filter: true,
+        sorts_by_modified: false,
+        stable_order: Some("created_time"),
+        list_filter: STATUS_ALL,
+        heal_threshold: 5,
+        compared: true,
+        transaction: false,
+    },
+    derived(
+        EntityKind::ItemStock,
+        "item_stock",
+        "item_stock",
+        Served::Inventory,
+        10,
+    ),
+    KindSpec {
+        kind: EntityKind::Location,
+        name: "location",
+        table: "locations",
+        zoho_id_field: Some("location_id"),
+        endpoint: endpoint("locations", &["locations"], "location"),
+        served: Served::Inventory,
+        completion: Completion::List,
+        has_modified_time: false,
+        modified_filter: false,
+        sorts_by_modified: false,
+        stable_order: None,
+        list_filter: None,
+        heal_threshold: 5,
+        compared: true,
+        transaction: false,
+    },
+    KindSpec {
+        kind: EntityKind::PriceBook,
+        name: "price_book",
+        table: "price_books",
+        zoho_id_field: Some("pricebook_id"),
+        endpoint: endpoint("pricebooks", &["pricebooks"], "pricebook"),
+        served: Served::Inventory,
+        completion: Completion::DetailGet,
+        has_modified_time: false,
+        modified_filter: false,
+        sorts_by_modified: false,
+        stable_order: None,
+        list_filter: None,
+        heal_threshold: 1,
+        compared: true,
+        transaction: false,
+    },
+    // `/items/pricebookrate` is a Books endpoint.
+    derived(
+        EntityKind::PriceBookRate,
+        "price_book_rate",
+        "price_book_rates",
+        Served::Books,
+        1,
+    ),
+    KindSpec {
+        kind: EntityKind::Contact,
+        name: "contact",
+        table: "contacts",
+        zoho_id_field: Some("contact_id"),
+        endpoint: endpoint("contacts", &["contacts"], "contact"),
+        served: Served::Books,
+        completion: Completion::DetailGet,
+        has_modified_time: true,
+        modified_filter: false,
+        sorts_by_modified: true,
+        stable_order: Some("created_time"),
+        list_filter: STATUS_ALL,
+        heal_threshold: 5,
+        compared: true,
+        transaction: false,
+    },
+    derived(
+        EntityKind::ItemImage,
+        "item_image",
+        "item_images",
+        Served::Inventory,
+        50,
+    ),
+    document(
+        EntityKind::Invoice,
+        "invoice",
+        "invoices",
+        "invoice_id",
+        endpoint("invoices", &["invoices"], "invoice"),
+    ),
+    document(
+        EntityKind::SalesOrder,
+        "sales_order",
+        "sales_orders",
+        "salesorder_id",
+        endpoint("salesorders", &["salesorders"], "salesorder"),
+    ),
+    document(
+        EntityKind::Bill,
+        "bill",
+        "bills",
+        "bill_id",
+        endpoint("bills", &["bills"], "bill"),
+    ),
+    KindSpec {
+        completion: Completion::List,
+        modified_filter: false,
+        ..document(
+            EntityKind::CustomerPayment,
+            "customer_payment",
+            "customer_payments",
+            "payment_id",
+            endpoint(
+                "customerpayments",
+                &["customerpayments", "customer_payments"],
+                "payment",
+            ),
+        )
+    },
+    document(
+        EntityKind::CreditNote,
+        "credit_note",
+        "credit_notes",
+        "creditnote_id",
+        endpoint("creditnotes", &["creditnotes"], "creditnote"),
+    ),
+    // Vendor payments allow no sort by creation time (OAS: vendor_name, date, reference_number,
+    // amount, balance): the payment date is the order that stays put.
+    KindSpec {
+        completion: Completion::List,
+        stable_order: Some("date"),
+        ..document(
+            EntityKind::VendorPayment,
+            "vendor_payment",
+            "vendor_payments",
+            "payment_id",
+            endpoint("vendorpayments", &["vendorpayments"], "vendorpayment"),
+        )
+    },
+    document(
+        EntityKind::PurchaseOrder,
+        "purchase_order",
+        "purchase_orders",
+        "purchaseorder_id",
+        endpoint("purchaseorders", &["purchaseorders"], "purchaseorder"),
+    ),
+];
 
 impl fmt::Display for EntityKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -215,6 +467,50 @@ mod tests {
                 kind.table()
             );
         }
+    }
+
+    #[test]
+    fn the_kind_table_is_in_variant_order_and_consistent() {
+        for (i, kind) in [
+            EntityKind::Item,
+            EntityKind::ItemStock,
+            EntityKind::Location,
+            EntityKind::PriceBook,
+            EntityKind::PriceBookRate,
+            EntityKind::Contact,
+            EntityKind::ItemImage,
+            EntityKind::Invoice,
+            EntityKind::SalesOrder,
+            EntityKind::Bill,
+            EntityKind::CustomerPayment,
+            EntityKind::CreditNote,
+            EntityKind::VendorPayment,
+            EntityKind::PurchaseOrder,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let spec = &SPECS[i];
+            assert_eq!(spec.kind, kind, "row {i}");
+            // A kind is served by Zoho exactly when it has an id field and an endpoint.
+            assert_eq!(
+                spec.zoho_id_field.is_some(),
+                spec.endpoint.is_some(),
+                "{kind}"
+            );
+            assert_eq!(
+                spec.completion == Completion::Derived,
+                spec.endpoint.is_none(),
+                "{kind}"
+            );
+            // Filtering or sorting by a time the records lack is impossible.
+            if spec.modified_filter || spec.sorts_by_modified {
+                assert!(spec.has_modified_time, "{kind}");
+            }
+            assert!(spec.heal_threshold > 0, "{kind}");
+            assert_eq!(spec.compared, spec.endpoint.is_some(), "{kind}");
+        }
+        assert_eq!(EntityKind::ALL.len(), SPECS.len());
     }
 
     #[test]

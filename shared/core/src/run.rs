@@ -250,7 +250,10 @@ mod tests {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
         assert_eq!("tds up".parse::<Trigger>(), Ok(Trigger::TdsUp));
-        assert_eq!("after item run 42".parse::<Trigger>(), Ok(Trigger::AfterRun));
+        assert_eq!(
+            "after item run 42".parse::<Trigger>(),
+            Ok(Trigger::AfterRun)
+        );
         assert_eq!("comparison".parse::<Trigger>(), Ok(Trigger::Heal));
         assert!("cron".parse::<Trigger>().is_err());
     }

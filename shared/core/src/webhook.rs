@@ -389,7 +389,14 @@ fn kind_of_key(key: &str) -> Option<EntityKind> {
     kind.zoho_id_field().map(|_| kind)
 }
 
-const KNOWN_KEYS: &str = "item, contact, invoice, salesorder, bill, payment, creditnote, vendorpayment, purchaseorder, pricebook, location";
+/// The wrapper keys of Zoho's webhooks (each kind's single-record key, from the kind table).
+fn known_keys() -> String {
+    crate::kind::SPECS
+        .iter()
+        .filter_map(|s| s.endpoint.map(|e| e.single_key))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Turns an authenticated delivery into an inbox message.
 pub fn normalize(
@@ -425,7 +432,8 @@ pub fn normalize(
         });
         found.ok_or_else(|| {
             WebhookError::Unprocessable(format!(
-                "the form body has no field named after an entity ({KNOWN_KEYS}) holding the record as JSON"
+                "the form body has no field named after an entity ({}) holding the record as JSON",
+                known_keys()
             ))
         })?
     } else {
@@ -442,12 +450,14 @@ pub fn normalize(
         .find(|(k, v)| v.is_object() && kind_of_key(k).is_some())
         .ok_or_else(|| {
             WebhookError::Unprocessable(format!(
-                "no known entity wrapper in the body; expected one of: {KNOWN_KEYS}"
+                "no known entity wrapper in the body; expected one of: {}",
+                known_keys()
             ))
         })?;
     let kind = kind_of_key(&key).ok_or_else(|| {
         WebhookError::Unprocessable(format!(
-            "unknown entity {key:?}; expected one of: {KNOWN_KEYS}"
+            "unknown entity {key:?}; expected one of: {}",
+            known_keys()
         ))
     })?;
     let id_field = kind.zoho_id_field().unwrap_or("id");
@@ -536,7 +546,10 @@ mod format_tests {
 
     #[test]
     fn each_signature_scheme_signs_its_own_bytes() {
-        let query = [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())];
+        let query = [
+            ("b".to_string(), "2".to_string()),
+            ("a".to_string(), "1".to_string()),
+        ];
         let req = WebhookRequest {
             org_id: "1",
             route_action: None,

@@ -16,8 +16,7 @@ use tds_zoho::{Priority, ZohoClient};
 
 use crate::compare::{
     default_threshold, diff_listed_at, diff_values, heal_plan, ids_listed, severity,
-    CompareRequest, ComparisonReport, HealAction, KindDiff, Severity, ZohoKey, COMPARED,
-    STOCK_SAMPLE_CYCLES,
+    CompareRequest, ComparisonReport, HealAction, KindDiff, Severity, ZohoKey, STOCK_SAMPLE_CYCLES,
 };
 use crate::jobs::{StartSync, SyncMode};
 use crate::runner::SyncRunner;
@@ -56,7 +55,7 @@ impl Comparator {
     ) -> Result<Vec<ComparisonReport>, Failure> {
         let mut kinds =
             crate::jobs::resolve_entities(&request.entities).map_err(Failure::Permanent)?;
-        kinds.retain(|k| COMPARED.contains(k) || *k == EntityKind::ItemImage);
+        kinds.retain(|k| k.spec().compared || *k == EntityKind::ItemImage);
         let orgs = crate::organisations(&self.zoho, request.org_id.as_deref()).await?;
         let mut out = Vec::new();
         for org in orgs {
@@ -77,10 +76,10 @@ impl Comparator {
         let want_items = kinds
             .iter()
             .any(|k| matches!(k, EntityKind::Item | EntityKind::ItemImage));
-        for &kind in COMPARED.iter().filter(|k| {
+        for kind in crate::compare::compared().filter(|k| {
             kinds.contains(k)
-                || (want_items && **k == EntityKind::Item)
-                || (kinds.contains(&EntityKind::Item) && **k == EntityKind::Location)
+                || (want_items && *k == EntityKind::Item)
+                || (kinds.contains(&EntityKind::Item) && *k == EntityKind::Location)
         }) {
             let listed_from = Utc::now();
             let records = self.list_all(org, kind, Vec::new(), &mut api_calls).await?;

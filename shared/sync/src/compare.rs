@@ -301,15 +301,9 @@ impl CompareRequest {
     }
 }
 
-/// Differences above which a kind is healed (the old auto-sync's defaults).
+/// Differences above which a kind is healed (the old auto-sync's defaults, in the kind table).
 pub fn default_threshold(kind: EntityKind) -> usize {
-    match kind {
-        EntityKind::Item => 5,
-        EntityKind::ItemStock => 10,
-        EntityKind::ItemImage => 50,
-        EntityKind::PriceBook | EntityKind::PriceBookRate => 1,
-        _ => 5,
-    }
+    kind.spec().heal_threshold
 }
 
 /// A finished comparison of one organisation.
@@ -352,19 +346,10 @@ pub struct HealAction {
     pub run_id: Option<i64>,
 }
 
-pub(crate) const COMPARED: [EntityKind; 11] = [
-    EntityKind::Item,
-    EntityKind::Location,
-    EntityKind::PriceBook,
-    EntityKind::Contact,
-    EntityKind::Invoice,
-    EntityKind::SalesOrder,
-    EntityKind::Bill,
-    EntityKind::CustomerPayment,
-    EntityKind::CreditNote,
-    EntityKind::VendorPayment,
-    EntityKind::PurchaseOrder,
-];
+/// The kinds a comparison lists and compares record by record, in dependency order.
+pub(crate) fn compared() -> impl Iterator<Item = EntityKind> {
+    EntityKind::ALL.into_iter().filter(|k| k.spec().compared)
+}
 
 /// The ids (`field`) of the listed records of `kind`.
 pub(crate) fn ids_listed(

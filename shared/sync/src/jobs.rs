@@ -191,70 +191,29 @@ impl Default for SyncSettings {
     }
 }
 
-/// How a kind's listed records become complete rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Completion {
-    /// The list record is the whole record.
-    List,
-    /// `/itemdetails`, 100 per call.
-    BulkItems,
-    /// One detail GET per changed record.
-    DetailGet,
-}
+pub(crate) use tds_core::kind::Completion;
 
-pub(crate) fn completion(kind: EntityKind) -> Completion {
-    match kind {
-        EntityKind::Item => Completion::BulkItems,
-        EntityKind::Location | EntityKind::CustomerPayment | EntityKind::VendorPayment => {
-            Completion::List
-        }
-        _ => Completion::DetailGet,
-    }
-}
-
-/// Whether Zoho filters this kind's list by `last_modified_time`.
-pub(crate) fn has_modified_filter(kind: EntityKind) -> bool {
-    matches!(
-        kind,
-        EntityKind::Item
-            | EntityKind::Invoice
-            | EntityKind::SalesOrder
-            | EntityKind::Bill
-            | EntityKind::CreditNote
-            | EntityKind::VendorPayment
-            | EntityKind::PurchaseOrder
-    )
-}
-
-/// Whether the list can be sorted newest-first by `last_modified_time` (for an early stop).
-/// A list order that stays put while records are edited (pages are fetched minutes apart): creation
-/// time where Zoho allows sorting by it, else the payment date (vendor payments allow no more; OAS:
-/// vendor_name, date, reference_number, amount, balance). None for kinds Zoho does not time.
+/// A listing order that stays put while records are edited (pages are fetched minutes apart), from
+/// the kind table; none for kinds Zoho does not time.
 pub(crate) fn stable_order(kind: EntityKind) -> Vec<(String, String)> {
-    let column = match kind {
-        EntityKind::VendorPayment => "date",
-        k if k.has_zoho_modified_time() => "created_time",
-        _ => return Vec::new(),
-    };
-    vec![
-        ("sort_column".into(), column.into()),
-        ("sort_order".into(), "A".into()),
-    ]
+    kind.spec()
+        .stable_order
+        .map(|column| {
+            vec![
+                ("sort_column".into(), column.into()),
+                ("sort_order".into(), "A".into()),
+            ]
+        })
+        .unwrap_or_default()
 }
 
-/// Filters every listing of `kind` needs: items and contacts list only active records unless told
-/// `filter_by=Status.All` (ZOHO.md, Books items), and inactive ones are records too.
+/// Filters every listing of `kind` needs (items and contacts list only active records unless told
+/// `filter_by=Status.All`, ZOHO.md, Books items), from the kind table.
 pub(crate) fn list_filter(kind: EntityKind) -> Vec<(String, String)> {
-    match kind {
-        EntityKind::Item | EntityKind::Contact => {
-            vec![("filter_by".into(), "Status.All".into())]
-        }
-        _ => Vec::new(),
-    }
-}
-
-pub(crate) fn sorts_by_modified(kind: EntityKind) -> bool {
-    kind == EntityKind::Contact
+    kind.spec()
+        .list_filter
+        .map(|(k, v)| vec![(k.into(), v.into())])
+        .unwrap_or_default()
 }
 
 pub(crate) fn record_time(record: &Value) -> Option<DateTime<Utc>> {

@@ -13,8 +13,8 @@ use tds_store::{Cursor, RunCounts, SyncRun};
 use tds_zoho::Priority;
 
 use crate::jobs::{
-    completion, differs, has_modified_filter, list_filter, record_id, record_time,
-    sorts_by_modified, stable_order, Completion, JobOutput, SyncJob, SyncMode,
+    differs, list_filter, record_id, record_time, stable_order, Completion, JobOutput, SyncJob,
+    SyncMode,
 };
 use crate::runner::SyncRunner;
 use crate::writer::Written;
@@ -39,14 +39,14 @@ impl SyncRunner {
             _ => None,
         };
         let mut query: Vec<(String, String)> = Vec::new();
-        if sorts_by_modified(kind) && floor.is_some() {
+        if kind.spec().sorts_by_modified && floor.is_some() {
             query.push(("sort_column".into(), "last_modified_time".into()));
             query.push(("sort_order".into(), "D".into()));
         } else {
             query.extend(stable_order(kind));
         }
         query.extend(list_filter(kind));
-        if let (Some(floor), true) = (floor, has_modified_filter(kind)) {
+        if let (Some(floor), true) = (floor, kind.spec().modified_filter) {
             query.push(("last_modified_time".into(), format_zoho_timestamp(floor)));
         }
         let mut pages = self
@@ -72,7 +72,7 @@ impl SyncRunner {
             if let (Some(floor), Some(t)) = (floor, time) {
                 if t < floor {
                     // Outside the window: with newest-first order nothing after it is inside.
-                    stop |= sorts_by_modified(kind);
+                    stop |= kind.spec().sorts_by_modified;
                     continue;
                 }
             }
@@ -145,7 +145,12 @@ impl SyncRunner {
                 },
             }
         };
-        match completion(kind) {
+        match kind.spec().completion {
+            Completion::Derived => {
+                return Err(Failure::Permanent(format!(
+                    "{kind} is derived from its parent's records and has no listing of its own"
+                )))
+            }
             Completion::List => {
                 let written = self.persist(org, kind, records).await?;
                 out.wrote(&written);

@@ -178,16 +178,6 @@ pub fn image_stats(items_total: usize, images: usize) -> Value {
     })
 }
 
-const TRANSACTIONS: [EntityKind; 7] = [
-    EntityKind::Invoice,
-    EntityKind::SalesOrder,
-    EntityKind::Bill,
-    EntityKind::CustomerPayment,
-    EntityKind::CreditNote,
-    EntityKind::VendorPayment,
-    EntityKind::PurchaseOrder,
-];
-
 /// Every statistic group of both sides. `zoho` holds list records by kind (and, under `ItemStock`,
 /// the per-location rows the stock comparison read or verified by totals; under `PriceBookRate`, the
 /// books' rates).
@@ -248,7 +238,10 @@ pub fn collect_stats(
     }
     let mut zt = Map::new();
     let mut lt = Map::new();
-    for k in TRANSACTIONS.iter().filter(|k| zoho.contains_key(k)) {
+    for k in EntityKind::ALL
+        .iter()
+        .filter(|k| k.spec().transaction && zoho.contains_key(k))
+    {
         zt.insert(k.as_str().into(), json!(z(*k).len()));
         lt.insert(k.as_str().into(), json!(l(*k).len()));
     }

@@ -53,44 +53,11 @@ pub struct ClientSettings {
     pub retry: RetryPolicy,
 }
 
-/// Where a kind's records are listed and fetched.
-#[derive(Debug, Clone, Copy)]
-pub struct Endpoint {
-    /// Path below the product root (`items`, `salesorders`, ...).
-    pub path: &'static str,
-    /// List keys to accept, in order (customer payments come as `customerpayments` or `customer_payments`).
-    pub list_keys: &'static [&'static str],
-    /// Key of the single record.
-    pub single_key: &'static str,
-}
+pub use tds_core::kind::Endpoint;
 
-/// The endpoint of a kind that Zoho serves directly (derived kinds have none).
+/// The endpoint of a kind that Zoho serves directly (derived kinds have none), from the kind table.
 pub fn endpoint(kind: EntityKind) -> Option<Endpoint> {
-    let e = |path, list_keys, single_key| {
-        Some(Endpoint {
-            path,
-            list_keys,
-            single_key,
-        })
-    };
-    match kind {
-        EntityKind::Item => e("items", &["items"], "item"),
-        EntityKind::Location => e("locations", &["locations"], "location"),
-        EntityKind::PriceBook => e("pricebooks", &["pricebooks"], "pricebook"),
-        EntityKind::Contact => e("contacts", &["contacts"], "contact"),
-        EntityKind::Invoice => e("invoices", &["invoices"], "invoice"),
-        EntityKind::SalesOrder => e("salesorders", &["salesorders"], "salesorder"),
-        EntityKind::Bill => e("bills", &["bills"], "bill"),
-        EntityKind::CustomerPayment => e(
-            "customerpayments",
-            &["customerpayments", "customer_payments"],
-            "payment",
-        ),
-        EntityKind::CreditNote => e("creditnotes", &["creditnotes"], "creditnote"),
-        EntityKind::VendorPayment => e("vendorpayments", &["vendorpayments"], "vendorpayment"),
-        EntityKind::PurchaseOrder => e("purchaseorders", &["purchaseorders"], "purchaseorder"),
-        EntityKind::ItemStock | EntityKind::PriceBookRate | EntityKind::ItemImage => None,
-    }
+    kind.spec().endpoint
 }
 
 /// One page of a list.

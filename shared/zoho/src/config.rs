@@ -164,15 +164,9 @@ impl OrgConfig {
         if let Some(p) = self.products.get(&kind) {
             return *p;
         }
-        match kind {
-            EntityKind::Item
-            | EntityKind::ItemStock
-            | EntityKind::ItemImage
-            | EntityKind::Location
-            | EntityKind::PriceBook => Product::Inventory,
-            // `/items/pricebookrate` is a Books endpoint.
-            EntityKind::PriceBookRate => Product::Books,
-            _ => Product::Books,
+        match kind.spec().served {
+            tds_core::kind::Served::Inventory => Product::Inventory,
+            tds_core::kind::Served::Books => Product::Books,
         }
     }
 }
