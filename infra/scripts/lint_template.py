@@ -172,6 +172,10 @@ def main() -> int:
 
     print(f"production checks: {path} (template_checks.py)")
     problems = template_checks.check(written, expanded, text)
+    readme = os.path.join(os.path.dirname(os.path.abspath(path)), "README.md")
+    if os.path.exists(readme):
+        with open(readme) as f:
+            problems += template_checks.check_readme(written, f.read())
     for p in problems:
         print(f"{path}: {p}", file=sys.stderr)
     missed = template_checks.self_test(written, expand)

@@ -17,7 +17,8 @@ copy of the template in the way the check guards against (MUTATIONS below) and e
   count; every rule target has a dead-letter queue;
 - no function reserves a hard-coded concurrency (only !If/!Ref of a parameter);
 - webhook-ingest reads its own secret (TDS_WEBHOOK_SECRET_ARN) and cannot read the Zoho OAuth secret; every
-  function knows the metrics namespace; the bus name carries the stack name; default cron schedules differ.
+  function knows the metrics namespace; the bus name carries the stack name; default cron schedules differ;
+- README.md's "Deploy" section explains every parameter.
 
 Usage: template_checks.py [template.yaml]   (lint_template.py runs it with the lint)
 """
@@ -348,6 +349,17 @@ def check_edges(written, expanded):
                 problems.append(f"default schedules {crons[default]} and {pname} share {default}")
             crons[default] = pname
     return problems
+
+
+def check_readme(written, readme):
+    """Every template parameter is explained in README.md's "Deploy" section."""
+    start = readme.find("\n## Deploy\n")
+    if start < 0:
+        return ['README.md has no "## Deploy" section']
+    end = readme.find("\n## ", start + 1)
+    section = readme[start:end if end > 0 else None]
+    return [f'README.md "Deploy" does not explain parameter {p}'
+            for p in written.get("Parameters", {}) if f"`{p}`" not in section]
 
 
 def check(written, expanded, text):
