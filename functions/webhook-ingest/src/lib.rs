@@ -22,11 +22,12 @@ use tds_core::ports::CachedSecrets;
 use tds_core::webhook::{parse_urlencoded, WebhookRequest};
 
 /// The ingest core of this function's configuration, read once at cold start: the inbox queue
-/// (`TDS_INBOX_QUEUE_URL`) and the webhook secrets of the Zoho secret (`TDS_ZOHO_SECRET_ARN`), cached
+/// (`TDS_INBOX_QUEUE_URL`) and the webhook secrets (`TDS_WEBHOOK_SECRET_ARN`: a secret of their own,
+/// the credentials document's shape, so this function never holds the Zoho OAuth secrets), cached
 /// for five minutes.
 pub async fn from_env() -> Result<WebhookIngest, BootError> {
     bootstrap::init_tracing();
-    let names = ["TDS_INBOX_QUEUE_URL", "TDS_ZOHO_SECRET_ARN"];
+    let names = ["TDS_INBOX_QUEUE_URL", "TDS_WEBHOOK_SECRET_ARN"];
     let [queue_url, secret]: [String; 2] = bootstrap::require_all(&names)?
         .try_into()
         .map_err(|_| "two variables expected")?;

@@ -26,5 +26,5 @@ fn missing_configuration_fails_init_naming_the_variable() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("TDS_ZOHO_SECRET_ARN"), "{text}");
+    assert!(text.contains("TDS_WEBHOOK_SECRET_ARN"), "{text}");
 }
