@@ -364,7 +364,13 @@ pub async fn run(o: Options) -> Result<(), String> {
         PgQueue::new(store.clone(), "tds-inbox", Duration::from_secs(60)).with_dead_letter(&dlq, 5),
     );
     let dlq = Arc::new(dlq);
-    let events = LocalEventBus::new();
+    // Every event also goes to <data-dir>/events.jsonl, so what the stack published can be read
+    // (and counted) after it stopped.
+    std::fs::create_dir_all(&o.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", o.data_dir.display()))?;
+    let event_log = o.data_dir.join("events.jsonl");
+    let events = LocalEventBus::with_log(&event_log)
+        .map_err(|e| format!("cannot open the event log {}: {e}", event_log.display()))?;
     let blob_dir = o.data_dir.join("images");
     std::fs::create_dir_all(&blob_dir)
         .map_err(|e| format!("cannot create {}: {e}", blob_dir.display()))?;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub use data::{Collection, Org, Profile, StockShape};
 pub use demo::{generate, DemoSpec, Rng};
 pub use state::{ClientCredentials, OrgStats, SimConfig, Stats};
-pub use webhooks::WebhookConfig;
+pub use webhooks::{SentDelivery, WebhookConfig};
 
 use serde_json::{Map, Value};
 
@@ -78,6 +78,11 @@ impl Simulator {
     /// Current statistics.
     pub fn stats(&self) -> Stats {
         self.with_state(|s| s.stats.clone())
+    }
+
+    /// Every webhook delivery a receiver answered 2xx so far, as sent, in order.
+    pub fn acknowledged_deliveries(&self) -> Vec<webhooks::SentDelivery> {
+        self.with_state(|s| s.acknowledged.clone())
     }
 
     /// Clears statistics (call counts, refreshes).

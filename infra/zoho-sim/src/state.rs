@@ -166,6 +166,8 @@ pub struct State {
     pub stats: Stats,
     /// Outbound webhook settings; `None` sends none.
     pub webhooks: Option<crate::webhooks::WebhookConfig>,
+    /// Every delivery a receiver answered 2xx, as sent (duplicates included), in order.
+    pub acknowledged: Vec<crate::webhooks::SentDelivery>,
     pub(crate) outbox: Option<tokio::sync::mpsc::UnboundedSender<crate::webhooks::Delivery>>,
     pub(crate) windows: HashMap<String, VecDeque<Instant>>,
     pub(crate) daily: HashMap<String, (Instant, u32)>,
@@ -192,6 +194,7 @@ impl State {
             api_domain: String::new(),
             stats: Stats::default(),
             webhooks: None,
+            acknowledged: Vec::new(),
             outbox: None,
             windows: HashMap::new(),
             daily: HashMap::new(),

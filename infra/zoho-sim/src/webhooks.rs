@@ -76,6 +76,19 @@ pub struct Delivery {
     pub record: Value,
 }
 
+/// A delivery as it was sent: what a receiver that answered 2xx has acknowledged.
+#[derive(Debug, Clone)]
+pub struct SentDelivery {
+    /// The URL, query included.
+    pub url: String,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Headers sent (secrets included: this is the simulator's own record).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
 /// A built HTTP request.
 struct Request {
     url: String,
@@ -252,6 +265,12 @@ async fn send_one(sim: &Simulator, http: &reqwest::Client, rng: &mut Rng, delive
             sim.with_state(|s| {
                 if delivered {
                     s.stats.webhooks_sent += 1;
+                    s.acknowledged.push(SentDelivery {
+                        url: request.url.clone(),
+                        content_type: request.content_type,
+                        headers: request.headers.clone(),
+                        body: request.body.clone(),
+                    });
                 } else {
                     s.stats.webhooks_failed += 1;
                 }

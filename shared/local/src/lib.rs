@@ -294,17 +294,32 @@ impl Redrive for LocalRedrive {
 }
 
 /// An event bus that records what was published, batch by batch (and can be made to fail, as
-/// EventBridge can).
+/// EventBridge can); it can also append every event to a JSON-lines file, so what a local stack
+/// published outlives the process (`tds up` writes `<data-dir>/events.jsonl`).
 #[derive(Default)]
 pub struct LocalEventBus {
     batches: Mutex<Vec<Vec<DomainEvent>>>,
     failing: std::sync::atomic::AtomicBool,
+    log: Option<Mutex<std::fs::File>>,
 }
 
 impl LocalEventBus {
     /// A new, empty bus.
     pub fn new() -> Arc<LocalEventBus> {
         Arc::new(LocalEventBus::default())
+    }
+
+    /// A bus that also appends each event, as one JSON line
+    /// (`{"detail_type", "time", "detail"}`), to the file at `path` (created when missing).
+    pub fn with_log(path: &Path) -> std::io::Result<Arc<LocalEventBus>> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Arc::new(LocalEventBus {
+            log: Some(Mutex::new(file)),
+            ..LocalEventBus::default()
+        }))
     }
 
     /// Every event published so far, in order.
@@ -343,6 +358,23 @@ impl EventBus for LocalEventBus {
                     port: "event bus",
                     message: "the local event bus was told to fail".into(),
                 });
+            }
+            if let Some(log) = &self.log {
+                let mut text = String::new();
+                for e in &events {
+                    let line = serde_json::json!({
+                        "detail_type": e.detail_type, "time": e.time, "detail": e.detail,
+                    });
+                    text.push_str(&line.to_string());
+                    text.push('\n');
+                }
+                let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
+                std::io::Write::write_all(&mut *file, text.as_bytes()).map_err(|e| {
+                    tds_core::ports::PortError::Unavailable {
+                        port: "event bus",
+                        message: format!("cannot append to the event log: {e}"),
+                    }
+                })?;
             }
             let mut batches = self.batches.lock().unwrap_or_else(|p| p.into_inner());
             for chunk in events.chunks(10) {
