@@ -80,8 +80,12 @@ fn start_on(
             break;
         }
     }
+    let external = env.iter().any(|(k, _)| *k == "TDS_ZOHO_CREDENTIALS");
+    if admin.is_empty() || !(external || sim.starts_with("http")) {
+        let _ = child.kill();
+    }
     assert!(
-        !admin.is_empty() && sim.starts_with("http"),
+        !admin.is_empty() && (external || sim.starts_with("http")),
         "admin={admin} sim={sim}"
     );
     std::thread::spawn(move || for _ in lines {});
@@ -1033,7 +1037,7 @@ where
 /// applied, nothing waits for a manual redrive, and at least one event was published per row
 /// changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 15, open: the first load against an out-of-process simulator did not settle within 120 s in its first run; run with --ignored while investigating"]
+#[ignore = "issue 15, open: the first load completes, then no webhook made during the faults is applied (56 receipts throughout) and it times out; run with --ignored while investigating"]
 async fn under_every_fault_at_once_it_converges_and_loses_nothing() {
     use tds_zoho_sim::{Collection, DemoSpec, Simulator, WebhookConfig};
     let name = format!("tds_cli_converge_{}", std::process::id());
