@@ -17,7 +17,7 @@ use tds_sync::SyncMode;
 
 use crate::harness::{harness, small_spec, Harness, ORG};
 
-const TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
 
 fn admin(h: &Harness) -> Arc<Admin> {
     Arc::new(Admin {
@@ -35,7 +35,7 @@ fn admin(h: &Harness) -> Arc<Admin> {
     })
 }
 
-async fn serve(h: &Harness) -> String {
+pub(crate) async fn serve(h: &Harness) -> String {
     let admin = admin(h);
     assert!(!format!("{admin:?}").contains(TOKEN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,7 +48,7 @@ fn concrete(path: &str) -> String {
     path.replace("{kind}", "item").replace("{id}", "1")
 }
 
-async fn call(
+pub(crate) async fn call(
     base: &str,
     method: &str,
     path: &str,

@@ -27,8 +27,9 @@ fn fields(v: Value) -> Map<String, Value> {
     serde_json::from_value(v).unwrap()
 }
 
-/// Feeds the inbox to the processor the way the SQS event source does, until it stays empty.
-async fn drain(inbox: &tds_aws::SqsQueue, processor: &Processor) -> usize {
+/// Feeds the inbox to entity-processor's handler the way the SQS event source does, until it stays
+/// empty.
+pub(crate) async fn drain(inbox: &dyn tds_core::ports::Queue, processor: &Processor) -> usize {
     let mut processed = 0;
     let mut idle = 0;
     while idle < 6 {

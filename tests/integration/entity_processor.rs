@@ -61,7 +61,7 @@ async fn setup(pool: PgPool) -> Setup {
 
 /// The inbox message webhook-ingest would make of a Zoho webhook for `record` (which, like Zoho's,
 /// lacks line items, addresses and image details).
-fn message(kind: EntityKind, record: &Value, action: Action) -> Incoming {
+pub(crate) fn message(kind: EntityKind, record: &Value, action: Action) -> Incoming {
     let mut payload = record.clone();
     for key in [
         "line_items",

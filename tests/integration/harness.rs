@@ -10,6 +10,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
+use tds_core::metrics::Metrics;
 use tds_core::ports::{DomainEvent, Queue};
 use tds_core::EntityKind;
 use tds_local::{DirBlobStore, LocalEventBus, LocalQueue};
@@ -31,6 +32,8 @@ pub(crate) struct Harness {
     pub inbox: Arc<LocalQueue>,
     pub dlq: Arc<LocalQueue>,
     pub blobs: Option<Arc<DirBlobStore>>,
+    /// The metrics the application and its Zoho client record (as a Lambda's do).
+    pub metrics: Metrics,
 }
 
 pub(crate) fn small_spec(items: usize) -> DemoSpec {
@@ -56,11 +59,15 @@ pub(crate) async fn harness(
 ) -> Harness {
     let sim = Simulator::demo(spec).serve_local().await.unwrap();
     sim.sim.configure(|c| c.per_minute_limit = 1_000_000);
+    let metrics = Metrics::enabled();
     let zoho = Arc::new(tds_tests::sim_client(
         ORG,
         &sim.base_url,
         pool.clone(),
-        tds_tests::test_client_settings(1_000_000),
+        tds_zoho::ClientSettings {
+            metrics: metrics.clone(),
+            ..tds_tests::test_client_settings(1_000_000)
+        },
     ));
     Harness {
         sim,
@@ -70,6 +77,7 @@ pub(crate) async fn harness(
         inbox: LocalQueue::new("inbox", Duration::from_millis(300)),
         dlq: LocalQueue::new("dlq", Duration::from_secs(30)),
         blobs: blob_dir.map(|d| Arc::new(DirBlobStore::new(d))),
+        metrics,
     }
 }
 
@@ -82,6 +90,7 @@ impl Harness {
             self.events.clone(),
             Settings::default(),
         )
+        .with_metrics(self.metrics.clone())
         .with_inbox(self.inbox.clone())
         .with_dead_letters(self.dlq.clone());
         match &self.blobs {

@@ -8,6 +8,7 @@ mod comparison;
 mod end_to_end;
 mod entity_processor;
 mod harness;
+mod metrics;
 mod migrations;
 mod profiles;
 mod scheduled_sync;

@@ -29,7 +29,7 @@ pub(crate) fn credentials_doc() -> String {
     .to_string()
 }
 
-fn request(path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+pub(crate) fn request(path: &str, headers: &[(&str, &str)], body: &str) -> Request {
     let mut b = lambda_http::http::Request::builder()
         .method("POST")
         .uri(format!("https://api.example{path}"));
@@ -39,14 +39,14 @@ fn request(path: &str, headers: &[(&str, &str)], body: &str) -> Request {
     b.body(Body::Text(body.to_string())).unwrap()
 }
 
-fn sign(body: &str) -> String {
+pub(crate) fn sign(body: &str) -> String {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"SignKey123456").unwrap();
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
-async fn call(ingest: &WebhookIngest, req: Request) -> (u16, Value) {
+pub(crate) async fn call(ingest: &WebhookIngest, req: Request) -> (u16, Value) {
     let resp = webhook_ingest::handle(ingest, req).await;
     let status = resp.status().as_u16();
     let body = match resp.body() {

@@ -30,7 +30,7 @@ pub async fn from_env() -> Result<Router, BootError> {
     let (Some(inbox), Some(dlq)) = (wired.inbox, wired.dead_letters) else {
         return Err("the admin API needs the inbox and its dead-letter queue".into());
     };
-    let app = wired.app;
+    let (app, emf) = (wired.app, wired.emf);
     let admin = Admin {
         store: app.store().clone(),
         runner: app.runner()?,
@@ -44,7 +44,10 @@ pub async fn from_env() -> Result<Router, BootError> {
         }),
         tokens,
     };
-    Ok(self::app(Arc::new(admin)))
+    Ok(tds_aws::emf::flush_after_each_response(
+        self::app(Arc::new(admin)),
+        emf,
+    ))
 }
 
 /// The principal the API Gateway authorizer verified: the IAM caller's ARN (or account and caller

@@ -10,11 +10,12 @@ use tds_aws::bootstrap::{lambda, Part};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let wired = lambda(&[Part::Inbox]).await?;
-    let comparator = Arc::new(wired.app.comparator()?);
+    let (comparator, emf) = (Arc::new(wired.app.comparator()?), Arc::new(wired.emf));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let comparator = comparator.clone();
+        let (comparator, emf) = (comparator.clone(), emf.clone());
         async move {
             let result = statistics::handle(&comparator, event.payload).await;
+            emf.flush();
             result.map_err(Error::from)
         }
     }))

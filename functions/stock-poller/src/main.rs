@@ -9,11 +9,13 @@ use tds_aws::bootstrap::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let poller = Arc::new(lambda(&[]).await?.app.poller());
+    let wired = lambda(&[]).await?;
+    let (poller, emf) = (Arc::new(wired.app.poller()), Arc::new(wired.emf));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let poller = poller.clone();
+        let (poller, emf) = (poller.clone(), emf.clone());
         async move {
             let result = stock_poller::handle(&poller, event.payload).await;
+            emf.flush();
             result.map_err(Error::from)
         }
     }))

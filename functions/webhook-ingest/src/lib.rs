@@ -18,6 +18,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tds_aws::bootstrap::{self, BootError};
 use tds_aws::{SecretsManagerStore, SqsQueue};
 use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
+use tds_core::metrics::Metrics;
 use tds_core::ports::CachedSecrets;
 use tds_core::webhook::{parse_urlencoded, WebhookRequest};
 
@@ -35,7 +36,7 @@ pub async fn from_env() -> Result<WebhookIngest, BootError> {
     let secrets = CachedSecrets::new(SecretsManagerStore::new(&config), Duration::from_secs(300));
     let auth = SecretWebhookAuth::new(Arc::new(secrets), secret);
     let queue = SqsQueue::new(&config, queue_url);
-    Ok(WebhookIngest::new(Arc::new(queue), Arc::new(auth)))
+    Ok(WebhookIngest::new(Arc::new(queue), Arc::new(auth)).with_metrics(Metrics::enabled()))
 }
 
 /// Bytes of a body read at most: exactly what the core accepts, so a larger body is refused (413)
@@ -45,7 +46,9 @@ pub const READ_LIMIT: usize = tds_core::webhook::MAX_BODY_BYTES;
 /// The webhook routes (any method but POST is a JSON 405) with a JSON 404 for any other path: what
 /// the Lambda serves.
 pub fn router(ingest: Arc<WebhookIngest>) -> axum::Router {
-    routes(ingest).fallback(|| async { unknown_route().into_axum() })
+    let emf = tds_aws::emf::EmfWriter::from_env(ingest.metrics().clone());
+    let router = routes(ingest).fallback(|| async { unknown_route().into_axum() });
+    tds_aws::emf::flush_after_each_response(router, emf)
 }
 
 /// The webhook routes alone, to merge into a router that has its own fallback (`tds up`).

@@ -12,7 +12,9 @@ use tds_core::ports::SecretStore;
 use tds_store::{Store, StoreConfig};
 use tds_zoho::{ClientSettings, DataCentre, SecretDirectory, ZohoClient};
 
+use crate::emf::EmfWriter;
 use crate::SecretsManagerStore;
+use tds_core::metrics::Metrics;
 
 /// A start-up failure (what `lambda_runtime::Error` is).
 pub type BootError = Box<dyn std::error::Error + Send + Sync>;
@@ -140,6 +142,9 @@ pub struct Lambda {
     pub inbox: Option<crate::SqsQueue>,
     /// The dead-letter queue, when asked for.
     pub dead_letters: Option<crate::SqsQueue>,
+    /// Prints the application's metrics as EMF lines (call [`EmfWriter::flush`] after each
+    /// invocation).
+    pub emf: EmfWriter,
 }
 
 /// Every variable of `names` that is unset or blank, as one error naming them all.
@@ -198,9 +203,18 @@ pub async fn lambda(parts: &[Part]) -> Result<Lambda, BootError> {
     let config = crate::load_config().await;
     let secrets = SecretsManagerStore::new(&config);
     let store = store(&secrets).await?;
-    let zoho = zoho(&secrets, &zoho_secret, settings.data_centre, &store).await?;
+    let emf = EmfWriter::from_env(Metrics::enabled());
+    let zoho = zoho(
+        &secrets,
+        &zoho_secret,
+        settings.data_centre,
+        &store,
+        emf.metrics(),
+    )
+    .await?;
     let events = Arc::new(crate::EventBridgeBus::new(&config, bus));
-    let mut app = App::new(store, Arc::new(zoho), events, settings);
+    let mut app =
+        App::new(store, Arc::new(zoho), events, settings).with_metrics(emf.metrics().clone());
     let inbox = inbox_url.map(|url| crate::SqsQueue::new(&config, url));
     let dead_letters = dlq_url.map(|url| crate::SqsQueue::new(&config, url));
     if let Some(q) = &inbox {
@@ -218,22 +232,27 @@ pub async fn lambda(parts: &[Part]) -> Result<Lambda, BootError> {
         secrets,
         inbox,
         dead_letters,
+        emf,
     })
 }
 
 /// The Zoho client for the organisations of the credentials secret `secret_arn`, following changes
-/// to it (a new organisation, a rotated credential) without a cold start.
+/// to it (a new organisation, a rotated credential) without a cold start, counting in `metrics`.
 pub async fn zoho(
     secrets: &SecretsManagerStore,
     secret_arn: &str,
     dc: DataCentre,
     store: &Store,
+    metrics: &Metrics,
 ) -> Result<ZohoClient, BootError> {
     let directory = SecretDirectory::load(Arc::new(secrets.clone()), secret_arn, dc).await?;
     Ok(ZohoClient::with_directory(
         Arc::new(directory),
         store.pool().clone(),
-        ClientSettings::default(),
+        ClientSettings {
+            metrics: metrics.clone(),
+            ..ClientSettings::default()
+        },
     )?)
 }
 

@@ -5,6 +5,7 @@
 //! configuration, so `AWS_ENDPOINT_URL` points them at moto in tests.
 
 pub mod bootstrap;
+pub mod emf;
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::metrics::{Dim, Metric, Metrics};
 use crate::ports::{PortError, PortFuture, Queue, SecretStore};
 use crate::webhook::{normalize, verify, SecretPlace, WebhookAuth, WebhookError, WebhookRequest};
 
@@ -142,12 +143,29 @@ pub struct IngestResponse {
 pub struct WebhookIngest {
     queue: Arc<dyn Queue>,
     auth: Arc<dyn WebhookAuthSource>,
+    metrics: Metrics,
 }
 
 impl WebhookIngest {
     /// Ingest onto `queue`, authenticating with `auth`.
     pub fn new(queue: Arc<dyn Queue>, auth: Arc<dyn WebhookAuthSource>) -> WebhookIngest {
-        WebhookIngest { queue, auth }
+        WebhookIngest {
+            queue,
+            auth,
+            metrics: Metrics::disabled(),
+        }
+    }
+
+    /// Counts accepted and refused deliveries in `metrics` (`WebhooksAccepted`, `WebhooksRejected`
+    /// by `Reason`; a dependency failure is refused with reason `unavailable`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> WebhookIngest {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this ingest records in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Handles one delivery.
@@ -156,6 +174,8 @@ impl WebhookIngest {
         let org = crate::fields::truncate(req.org_id, 40);
         let refuse = |e: WebhookError| {
             tracing::warn!(%org, status = e.status(), reason = %crate::fields::truncate(&e.to_string(), 300), "webhook refused");
+            self.metrics
+                .count_by(Metric::WebhooksRejected, Dim::Reason, e.reason(), 1);
             IngestResponse {
                 status: e.status(),
                 body: json!({"error": e.to_string()}),
@@ -164,6 +184,8 @@ impl WebhookIngest {
         // The dependency's own text (a secret's ARN, an SDK error chain) stays in the logs.
         let unavailable = |e: PortError| {
             tracing::error!(%org, error = %e, "webhook not accepted: dependency failed");
+            self.metrics
+                .count_by(Metric::WebhooksRejected, Dim::Reason, "unavailable", 1);
             IngestResponse {
                 status: 503,
                 body: json!({"error": "temporarily unavailable: retry later"}),
@@ -199,6 +221,7 @@ impl WebhookIngest {
         match self.queue.send(body).await {
             Ok(message_id) => {
                 tracing::info!(%org, kind = %message.kind, zoho_id = %message.zoho_id, %message_id, "webhook accepted");
+                self.metrics.count(Metric::WebhooksAccepted, 1);
                 IngestResponse {
                     status: 202,
                     body: json!({"accepted": true, "message_id": message_id, "kind": message.kind,

@@ -253,6 +253,17 @@ impl WebhookError {
             WebhookError::UnsupportedMediaType(_) => 415,
         }
     }
+
+    /// A short, stable name of the refusal (the `Reason` of the `WebhooksRejected` metric).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookError::Unauthorized(_) => "unauthorized",
+            WebhookError::Malformed(_) => "malformed",
+            WebhookError::Unprocessable(_) => "unprocessable",
+            WebhookError::TooLarge { .. } => "too_large",
+            WebhookError::UnsupportedMediaType(_) => "unsupported_media_type",
+        }
+    }
 }
 
 /// Constant-time equality of two secrets (compares SHA-256 digests, so lengths do not leak either).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use tds_core::metrics::Metrics;
 use tds_core::ports::{BlobStore, EventBus, Queue};
 use tds_store::Store;
 use tds_zoho::{DataCentre, ZohoClient};
@@ -109,6 +110,7 @@ pub struct App {
     dead_letters: Option<Arc<dyn Queue>>,
     blobs: Option<Arc<dyn BlobStore>>,
     settings: Settings,
+    metrics: Metrics,
 }
 
 impl App {
@@ -127,7 +129,20 @@ impl App {
             dead_letters: None,
             blobs: None,
             settings,
+            metrics: Metrics::disabled(),
         }
+    }
+
+    /// Where the services count what they do (give the Zoho client the same handle, in its
+    /// `ClientSettings`, for its calls to count too).
+    pub fn with_metrics(mut self, metrics: Metrics) -> App {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The services' metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The inbox queue (sync jobs travel on it).
@@ -166,6 +181,7 @@ impl App {
     /// The one write path.
     pub fn writer(&self) -> EntityWriter {
         EntityWriter::new(self.store.clone(), self.events.clone())
+            .with_metrics(self.metrics.clone())
     }
 
     /// The sync runner (needs the inbox).

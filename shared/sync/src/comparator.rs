@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use tds_core::metrics::{Dim, Metric};
 
 use chrono::Utc;
 use rust_decimal::Decimal;
@@ -125,6 +126,21 @@ impl Comparator {
         let statistics = self
             .statistics(org, &listed, request.low_stock_threshold.unwrap_or(5.0))
             .await?;
+        let metrics = self.writer.metrics();
+        for d in &diffs {
+            metrics.record_by(
+                Metric::ComparisonMatchPercent,
+                Dim::Kind,
+                &d.kind,
+                d.match_pct(),
+            );
+            metrics.count_by(
+                Metric::ComparisonDifferences,
+                Dim::Kind,
+                &d.kind,
+                d.differences(),
+            );
+        }
         let matched: usize = diffs.iter().map(|d| d.matched).sum();
         let total: usize = matched + diffs.iter().map(KindDiff::differences).sum::<usize>();
         let match_pct = if total == 0 {

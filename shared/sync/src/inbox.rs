@@ -230,6 +230,9 @@ impl Processor {
             Ok(_) => {
                 tracing::warn!(%reason, "message dead-lettered");
                 self.writer
+                    .metrics()
+                    .count(tds_core::metrics::Metric::DeadLetters, 1);
+                self.writer
                     .publish(vec![crate::event(
                         "tds.deadletter.added",
                         json!({"reason": reason}),

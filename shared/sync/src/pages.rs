@@ -241,10 +241,19 @@ impl SyncRunner {
         }
         let written = self.persist(org, kind, records).await?;
         out.wrote(&written);
-        out.counts.changed += self
+        let gone = self
             .writer
             .tombstone_ids(org, kind, gone, Utc::now())
             .await?;
+        out.counts.changed += gone;
+        // Changes a poll found were not brought by a webhook first (a webhook's write would have
+        // left the row unchanged): a steady stream of them means Zoho's workflow rules are silent.
+        self.writer.metrics().count_by(
+            tds_core::metrics::Metric::UnannouncedChanges,
+            tds_core::metrics::Dim::Org,
+            org,
+            usize::try_from(written.changed() + gone).unwrap_or(0),
+        );
         Ok(out)
     }
 

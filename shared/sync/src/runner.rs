@@ -30,6 +30,7 @@ use crate::images::ImageSync;
 use crate::jobs::{resolve_entities, StartSync, SyncJob, SyncMode, SyncSettings};
 use crate::writer::EntityWriter;
 use crate::{event, Failure};
+use tds_core::metrics::{Dim, Metric};
 
 /// What to do with a sync job's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +337,16 @@ impl SyncRunner {
             }
         }
         let c = run.counts;
+        let metrics = self.writer.metrics();
+        if let Some(ms) = run.duration_ms {
+            metrics.record_by(Metric::SyncRunDurationMs, Dim::Kind, &run.entity, ms as f64);
+        }
+        metrics.count_by(
+            Metric::SyncRunRecords,
+            Dim::Kind,
+            &run.entity,
+            usize::try_from(c.fetched).unwrap_or(0),
+        );
         self.publish(vec![event(
             "tds.sync.completed",
             json!({"run_id": run.id, "org_id": run.org_id, "entity": run.entity, "mode": run.mode,
@@ -360,6 +371,9 @@ impl SyncRunner {
     async fn fail_run(&self, run: &SyncRun, reason: &str) -> Result<(), Failure> {
         if self.store().finish_run(run.id, Some(reason)).await? {
             tracing::error!(run_id = run.id, %reason, "sync run failed");
+            self.writer
+                .metrics()
+                .count_by(Metric::SyncRunsFailed, Dim::Kind, &run.entity, 1);
             self.publish(vec![event(
                 "tds.sync.failed",
                 json!({"run_id": run.id, "org_id": run.org_id, "entity": run.entity, "mode": run.mode,

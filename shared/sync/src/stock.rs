@@ -25,6 +25,7 @@ use tds_zoho::{Priority, ZohoClient};
 
 use crate::writer::EntityWriter;
 use crate::{decimal, event, text, Failure};
+use tds_core::metrics::{Dim, Metric};
 
 pub use tds_core::StockMode;
 
@@ -171,6 +172,17 @@ impl StockPoller {
                 };
                 self.store().add_to_run(run_id, counts).await?;
                 self.store().finish_run(run_id, None).await?;
+                let metrics = self.writer.metrics();
+                let ms = (Utc::now() - started).num_milliseconds() as f64;
+                metrics.record_by(Metric::SyncRunDurationMs, Dim::Kind, "item_stock", ms);
+                metrics.count_by(
+                    Metric::SyncRunRecords,
+                    Dim::Kind,
+                    "item_stock",
+                    report.items_checked,
+                );
+                metrics.count(Metric::StockChanges, report.rows_changed);
+                metrics.record(Metric::LowStockItems, report.low_stock as f64);
                 self.publish(vec![event(
                     "tds.sync.completed",
                     json!({"run_id": run_id, "org_id": org, "entity": "item_stock", "mode": mode,
@@ -192,6 +204,9 @@ impl StockPoller {
                     )
                     .await?;
                 self.store().finish_run(run_id, Some(&reason)).await?;
+                self.writer
+                    .metrics()
+                    .count_by(Metric::SyncRunsFailed, Dim::Kind, "item_stock", 1);
                 self.publish(vec![event(
                     "tds.sync.failed",
                     json!({"run_id": run_id, "org_id": org, "entity": "item_stock", "mode": mode,

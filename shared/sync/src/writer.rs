@@ -7,10 +7,12 @@
 //! events of what changed: `tds.entity.synced` for every changed row, and for a changed stock row
 //! `tds.stock.changed` too, so a subscriber sees the same events whichever path wrote the row.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use tds_core::metrics::{Dim, Metric, Metrics};
 use tds_core::ports::{DomainEvent, EventBus};
 use tds_core::{parse_entity, AnyEntity, Entity, EntityKind, ItemStock, VersionedRow};
 use tds_store::upsert::Tombstone;
@@ -66,6 +68,8 @@ pub struct EntityWriter {
     last_drain: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Outbox ids this process published and has not yet forgotten.
     published: Arc<std::sync::Mutex<Vec<i64>>>,
+    /// Where committed writes are counted (`EntitiesApplied`, `EntitiesUnchanged`, `EntitiesStale`).
+    metrics: Metrics,
 }
 
 impl EntityWriter {
@@ -76,7 +80,19 @@ impl EntityWriter {
             events,
             last_drain: Arc::default(),
             published: Arc::default(),
+            metrics: Metrics::disabled(),
         }
+    }
+
+    /// Counts the rows of committed writes in `metrics`, by kind.
+    pub fn with_metrics(mut self, metrics: Metrics) -> EntityWriter {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this writer (and the services built on it) record in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The store written to.
@@ -131,7 +147,7 @@ impl EntityWriter {
     ) -> Result<BatchReport, Failure> {
         let mut batch = self.begin().await?;
         let report = batch.tx.upsert(rows).await?;
-        entity_events(&report, &mut batch.events);
+        batch.note(&report);
         batch.commit().await?;
         Ok(report)
     }
@@ -169,6 +185,7 @@ impl EntityWriter {
             writer: self,
             tx: self.store.begin().await?,
             events: Vec::new(),
+            tally: BTreeMap::new(),
         })
     }
 
@@ -257,6 +274,8 @@ pub struct WriteBatch<'w> {
     writer: &'w EntityWriter,
     tx: WriteTx,
     events: Vec<DomainEvent>,
+    /// Rows applied, unchanged and stale per kind, counted once the batch commits.
+    tally: BTreeMap<EntityKind, [usize; 3]>,
 }
 
 impl WriteBatch<'_> {
@@ -328,7 +347,7 @@ impl WriteBatch<'_> {
                 Freshness::Received => self.tx.upsert(&rows).await?,
                 Freshness::JustRead => self.tx.upsert_fresh(&rows).await?,
             };
-            entity_events(&report, &mut self.events);
+            self.note(&report);
             for (slot, row) in slots.iter().zip(report.rows) {
                 written.records[*slot] = Ok(row.outcome);
             }
@@ -338,7 +357,7 @@ impl WriteBatch<'_> {
         }
         if !rates.is_empty() {
             let report = self.tx.upsert(&rates).await?;
-            entity_events(&report, &mut self.events);
+            self.note(&report);
         }
         // A complete record lists all its children (an item's detail every location it keeps stock
         // at, a book's record all its rates): the stored children it no longer lists are gone.
@@ -365,7 +384,7 @@ impl WriteBatch<'_> {
         }
         let parents = tombstones(org, parents, Utc::now());
         if let Some(report) = self.tx.tombstone_children(kind, &parents, listed).await? {
-            entity_events(&report, &mut self.events);
+            self.note(&report);
         }
         Ok(())
     }
@@ -379,7 +398,7 @@ impl WriteBatch<'_> {
             return Ok(Vec::new());
         }
         let report = self.tx.upsert(rows).await?;
-        entity_events(&report, &mut self.events);
+        self.note(&report);
         let mut out = Vec::with_capacity(rows.len());
         for (row, outcome) in rows.iter().zip(report.rows) {
             if outcome.outcome.is_change() {
@@ -426,7 +445,7 @@ impl WriteBatch<'_> {
         } else {
             self.tx.tombstone_known(kind, deletions).await?
         };
-        entity_events(&report, &mut self.events);
+        self.note(&report);
         let parents: Vec<Tombstone> = deletions
             .iter()
             .zip(&report.rows)
@@ -434,9 +453,24 @@ impl WriteBatch<'_> {
             .map(|(d, _)| d.clone())
             .collect();
         if let Some(children) = self.tx.tombstone_children(kind, &parents, &[]).await? {
-            entity_events(&children, &mut self.events);
+            self.note(&children);
         }
         Ok(report)
+    }
+
+    /// Stages the events of what `report` changed and tallies its outcomes.
+    fn note(&mut self, report: &BatchReport) {
+        entity_events(report, &mut self.events);
+        let tally = self.tally.entry(report.kind).or_default();
+        for row in &report.rows {
+            match row.outcome {
+                Outcome::Unchanged | Outcome::AlreadyTombstoned => tally[1] += 1,
+                Outcome::Stale { .. } | Outcome::Superseded => tally[2] += 1,
+                Outcome::Unknown => {}
+                ref o if o.is_change() => tally[0] += 1,
+                _ => {}
+            }
+        }
     }
 
     /// The transaction, for writes that commit with the rows (webhook receipts).
@@ -459,6 +493,17 @@ impl WriteBatch<'_> {
         if let Err(e) = self.tx.commit().await {
             self.writer.note_published(published);
             return Err(e.into());
+        }
+        let metrics = &self.writer.metrics;
+        for (kind, [applied, unchanged, stale]) in std::mem::take(&mut self.tally) {
+            metrics.count_by(Metric::EntitiesApplied, Dim::Kind, kind.as_str(), applied);
+            metrics.count_by(
+                Metric::EntitiesUnchanged,
+                Dim::Kind,
+                kind.as_str(),
+                unchanged,
+            );
+            metrics.count_by(Metric::EntitiesStale, Dim::Kind, kind.as_str(), stale);
         }
         let events: Vec<DomainEvent> = self
             .events

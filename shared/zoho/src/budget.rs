@@ -32,6 +32,17 @@ pub enum Priority {
     Webhook,
 }
 
+impl Priority {
+    /// The priority's name (`compare`, `poll`, `webhook`; the `Priority` of the `ZohoCalls` metric).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Compare => "compare",
+            Priority::Poll => "poll",
+            Priority::Webhook => "webhook",
+        }
+    }
+}
+
 /// Budget settings (the first process to touch an organisation writes them to its row).
 #[derive(Debug, Clone)]
 pub struct BudgetSettings {

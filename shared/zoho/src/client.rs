@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use sqlx::PgPool;
+use tds_core::metrics::{Dim, Metric, Metrics};
 use tds_core::{parse_entity, AnyEntity, EntityKind, Item};
 
 use crate::budget::{rand_u32, BudgetSettings, Priority, RateBudget};
@@ -51,6 +52,8 @@ pub struct ClientSettings {
     pub budget: BudgetSettings,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Where calls, 429s, budget waits, token refreshes and the daily quota are counted.
+    pub metrics: Metrics,
 }
 
 pub use tds_core::kind::Endpoint;
@@ -90,6 +93,7 @@ pub struct ZohoClient {
     tokens: TokenManager,
     budget: RateBudget,
     retry: RetryPolicy,
+    metrics: Metrics,
 }
 
 /// A request's outcome before retries.
@@ -116,12 +120,14 @@ impl ZohoClient {
             .build()
             .map_err(|e| ZohoError::Config(format!("cannot build HTTP client: {e}")))?;
         Ok(ZohoClient {
-            tokens: TokenManager::new(http.clone(), pool.clone(), credentials, settings.tokens),
+            tokens: TokenManager::new(http.clone(), pool.clone(), credentials, settings.tokens)
+                .with_metrics(settings.metrics.clone()),
             budget: RateBudget::new(pool, settings.budget),
             http,
             orgs: std::sync::RwLock::new(orgs.into_iter().map(|o| (o.org_id.clone(), o)).collect()),
             directory: None,
             retry: settings.retry,
+            metrics: settings.metrics,
         })
     }
 
@@ -265,8 +271,15 @@ impl ZohoClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let asked = std::time::Instant::now();
             let permit = self.budget.acquire(org_id, priority).await?;
+            self.metrics.record(
+                Metric::ZohoBudgetWaitMs,
+                asked.elapsed().as_secs_f64() * 1000.0,
+            );
             let token = self.tokens.access_token(org).await?;
+            self.metrics
+                .count_by(Metric::ZohoCalls, Dim::Priority, priority.as_str(), 1);
             let result = self
                 .http
                 .get(&url)
@@ -405,6 +418,7 @@ impl ZohoClient {
                 message,
             }),
             429 => {
+                self.metrics.count(Metric::ZohoThrottled, 1);
                 let remaining = header_i64(&headers, "x-rate-limit-remaining");
                 if remaining == Some(0) {
                     let reset = header_i64(&headers, "x-rate-limit-reset").unwrap_or(3600);
@@ -453,6 +467,13 @@ impl ZohoClient {
         ) {
             let limit =
                 header_i64(headers, "x-rate-limit-limit").and_then(|l| i32::try_from(l).ok());
+            if let Some(l) = limit.filter(|l| *l > 0) {
+                let used = (f64::from(l) - remaining as f64).clamp(0.0, f64::from(l));
+                self.metrics.record(
+                    Metric::ZohoDailyQuotaUsedPercent,
+                    used * 100.0 / f64::from(l),
+                );
+            }
             self.budget
                 .report_quota(
                     org_id,

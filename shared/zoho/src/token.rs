@@ -67,6 +67,8 @@ pub struct TokenManager {
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// This process met a refused token since its last successful call.
     refusals_seen: std::sync::atomic::AtomicBool,
+    /// Where refreshes are counted (`TokenRefreshes`).
+    metrics: tds_core::metrics::Metrics,
 }
 
 fn chrono_dur(d: Duration) -> chrono::Duration {
@@ -89,7 +91,14 @@ impl TokenManager {
             local: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             refusals_seen: std::sync::atomic::AtomicBool::new(false),
+            metrics: tds_core::metrics::Metrics::disabled(),
         }
+    }
+
+    /// Counts this manager's token refreshes in `metrics`.
+    pub fn with_metrics(mut self, metrics: tds_core::metrics::Metrics) -> TokenManager {
+        self.metrics = metrics;
+        self
     }
 
     fn cached(&self, credential: &str) -> Option<SecretString> {
@@ -277,6 +286,8 @@ impl TokenManager {
         }
 
         let result = self.refresh(org).await;
+        self.metrics
+            .count(tds_core::metrics::Metric::TokenRefreshes, 1);
         let (token, expires_at, error, count) = match &result {
             Ok((token, ttl)) => (
                 Some(token.expose().to_string()),
