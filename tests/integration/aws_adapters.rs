@@ -333,3 +333,25 @@ fn database_secrets_become_urls_whatever_characters_the_password_has() {
         "postgres://u@h/d"
     );
 }
+
+/// The oldest message's age is SQS's CloudWatch metric `ApproximateAgeOfOldestMessage`: without
+/// CloudWatch, or when CloudWatch cannot answer, it is unknown (`None`, JSON null), never a made-up 0.
+/// (moto's CloudWatch does not speak the protocol the current SDK uses, 404, so here it stands for
+/// a CloudWatch that fails; reading a datapoint is left to a real account.)
+#[tokio::test]
+async fn an_sqs_queue_says_its_oldest_message_age_is_unknown_rather_than_zero() {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let (inbox, _dlq) = queue_pair(&config, 3).await;
+    inbox.send("waiting".into()).await.unwrap();
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.visible, stats.oldest_age_secs), (1, None));
+    let inbox = inbox.with_age_from_cloudwatch(&config);
+    assert_eq!(inbox.name(), "tds-inbox");
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.visible, stats.oldest_age_secs), (1, None));
+    assert_eq!(
+        serde_json::to_value(stats).unwrap()["oldest_age_secs"],
+        serde_json::Value::Null
+    );
+}

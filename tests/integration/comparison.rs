@@ -289,7 +289,17 @@ async fn seeded_drift_is_named_exactly_and_healing_brings_every_kind_to_100_perc
         !alerts.is_empty(),
         "drift below 95 % in some kind raises an alert"
     );
-    for e in h.events_of("tds.stats.compared").iter().chain(&alerts) {
+    // The perfect comparison resolved the drift alert and said so, once.
+    let resolved = h.events_of("tds.alert.resolved");
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0].detail["kind"], "drift");
+    assert!(h.store.open_alerts().await.unwrap().is_empty());
+    for e in h
+        .events_of("tds.stats.compared")
+        .iter()
+        .chain(&alerts)
+        .chain(&resolved)
+    {
         tds_tests::conforms(&format!("{}.schema.json", e.detail_type), &e.detail);
     }
 }

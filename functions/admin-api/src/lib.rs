@@ -36,8 +36,9 @@ pub async fn from_env() -> Result<Router, BootError> {
         runner: app.runner()?,
         comparator: app.comparator()?,
         poller: app.poller(),
-        inbox: Arc::new(inbox.clone()),
-        dead_letters: Arc::new(dlq.clone()),
+        // `/api/tds/queue` reads each queue's oldest message age from CloudWatch.
+        inbox: Arc::new(inbox.clone().with_age_from_cloudwatch(&wired.config)),
+        dead_letters: Arc::new(dlq.clone().with_age_from_cloudwatch(&wired.config)),
         redrive: Arc::new(SqsRedrive {
             source: inbox,
             dead_letter: dlq,

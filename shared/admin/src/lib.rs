@@ -28,13 +28,14 @@ use tds_sync::stock::{StockPoller, StockRequest};
 use tds_sync::{Comparator, Failure, StartSync, SyncMode, SyncRunner};
 
 /// Every route: (method, path as in `openapi.json`).
-pub const ROUTES: [(&str, &str); 25] = [
+pub const ROUTES: [(&str, &str); 26] = [
     ("get", "/api/tds/health"),
     ("get", "/api/tds/status"),
     ("post", "/api/tds/sync"),
     ("get", "/api/tds/sync-runs"),
     ("get", "/api/tds/sync-runs/{id}"),
     ("get", "/api/tds/queue"),
+    ("get", "/api/tds/metrics"),
     ("get", "/api/tds/deadletter"),
     ("post", "/api/tds/deadletter/retry"),
     ("post", "/api/tds/stock/sync"),
@@ -170,6 +171,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/api/tds/sync-runs", get(sync_runs))
         .route("/api/tds/sync-runs/{id}", get(sync_run))
         .route("/api/tds/queue", get(queue))
+        .route("/api/tds/metrics", get(metrics))
         .route("/api/tds/deadletter", get(deadletter))
         .route("/api/tds/deadletter/retry", post(deadletter_retry))
         .route("/api/tds/stock/sync", post(stock_sync))
@@ -520,6 +522,44 @@ async fn queue(State(admin): Shared) -> Answer {
     Ok(Json(
         json!({"inbox": admin.inbox.stats().await?, "deadletter": admin.dead_letters.stats().await?}),
     ))
+}
+
+/// `?hours=`.
+#[derive(Debug, Deserialize)]
+struct MetricsQuery {
+    hours: Option<i64>,
+}
+
+/// The seeds' monitoring figures over the last `hours` (1 to 720, default 24), from PostgreSQL:
+/// throughput per minute (webhooks applied and records synced), average sync time, error rate (failed
+/// runs of those finished) and Zoho API calls per hour (by sync runs), with the hourly series behind
+/// them for charts.
+async fn metrics(State(admin): Shared, Query(q): Query<MetricsQuery>) -> Answer {
+    let hours = q.hours.unwrap_or(24);
+    if !(1..=720).contains(&hours) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("hours must be from 1 to 720, not {hours}"),
+        ));
+    }
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::hours(hours);
+    let series = admin.store.activity(from).await?;
+    let total = |f: fn(&tds_store::ActivityHour) -> i64| series.iter().map(f).sum::<i64>();
+    let (webhooks, records) = (total(|h| h.webhooks_applied), total(|h| h.records_synced));
+    let (runs, failed) = (total(|h| h.runs_finished), total(|h| h.runs_failed));
+    let (calls, ms) = (total(|h| h.api_calls), total(|h| h.duration_ms_sum));
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    let minutes = (hours * 60) as f64;
+    Ok(Json(json!({
+        "from": from, "to": to, "hours": hours,
+        "throughput_per_minute": (webhooks + records) as f64 / minutes,
+        "webhooks_applied": webhooks, "records_synced": records,
+        "average_sync_ms": ratio(ms, runs),
+        "runs_finished": runs, "runs_failed": failed, "error_rate": ratio(failed, runs),
+        "api_calls": calls, "api_calls_per_hour": calls as f64 / hours as f64,
+        "series": series,
+    })))
 }
 
 /// `?limit=`.

@@ -272,7 +272,8 @@ pub fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> String 
     }
 }
 
-/// JSON logs for CloudWatch at [`log_filter`]'s level (Lambda adds the timestamp).
+/// JSON logs for CloudWatch at [`log_filter`]'s level (Lambda adds the timestamp), each with the
+/// fields of its current span (organisation, kind, message id, run id).
 pub fn init_tracing() {
     let filter = log_filter(
         std::env::var("RUST_LOG").ok().as_deref(),
@@ -284,7 +285,8 @@ pub fn init_tracing() {
             tracing_subscriber::EnvFilter::try_new(&filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .try_init();
 }

@@ -77,6 +77,8 @@ const SQS: &str = "SQS";
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    /// Where the oldest message's age is read, if anywhere (SQS has it only as a metric).
+    cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
 
 impl SqsQueue {
@@ -85,6 +87,67 @@ impl SqsQueue {
         SqsQueue {
             client: aws_sdk_sqs::Client::new(config),
             url: url.into(),
+            cloudwatch: None,
+        }
+    }
+
+    /// Reads the oldest message's age in [`Queue::stats`] from CloudWatch (`AWS/SQS`
+    /// `ApproximateAgeOfOldestMessage`, the latest datapoint of the last 15 minutes; the caller needs
+    /// `cloudwatch:GetMetricData`). Without it, or when CloudWatch has no datapoint or fails, the age
+    /// is unknown.
+    pub fn with_age_from_cloudwatch(mut self, config: &aws_config::SdkConfig) -> SqsQueue {
+        self.cloudwatch = Some(aws_sdk_cloudwatch::Client::new(config));
+        self
+    }
+
+    /// The queue's name (the URL's last segment): its `QueueName` dimension in CloudWatch.
+    pub fn name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+
+    /// The latest `ApproximateAgeOfOldestMessage` of the last 15 minutes, in seconds.
+    async fn oldest_age(&self) -> Option<u64> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+        let cloudwatch = self.cloudwatch.as_ref()?;
+        let now = std::time::SystemTime::now();
+        let metric = Metric::builder()
+            .namespace("AWS/SQS")
+            .metric_name("ApproximateAgeOfOldestMessage")
+            .dimensions(
+                Dimension::builder()
+                    .name("QueueName")
+                    .value(self.name())
+                    .build(),
+            )
+            .build();
+        let query = MetricDataQuery::builder()
+            .id("age")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric)
+                    .period(60)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
+        let out = cloudwatch
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time((now - Duration::from_secs(900)).into())
+            .end_time(now.into())
+            .scan_by(ScanBy::TimestampDescending)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out
+                .metric_data_results()
+                .first()
+                .and_then(|r| r.values().first().copied())
+                .map(|v| v.max(0.0) as u64),
+            Err(e) => {
+                tracing::warn!(queue = self.name(), error = %port_error("CloudWatch", "GetMetricData", e), "oldest message age unknown");
+                None
+            }
         }
     }
 
@@ -293,7 +356,7 @@ impl Queue for SqsQueue {
                 visible: get(QueueAttributeName::ApproximateNumberOfMessages),
                 in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
                 // SQS exposes the oldest message's age only as a CloudWatch metric.
-                oldest_age_secs: 0,
+                oldest_age_secs: self.oldest_age().await,
             })
         })
     }

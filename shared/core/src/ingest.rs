@@ -168,8 +168,13 @@ impl WebhookIngest {
         &self.metrics
     }
 
-    /// Handles one delivery.
+    /// Handles one delivery, in a span naming its organisation.
     pub async fn handle(&self, req: &WebhookRequest<'_>, now: DateTime<Utc>) -> IngestResponse {
+        let span = tracing::info_span!("webhook", org = %crate::fields::truncate(req.org_id, 40));
+        tracing::Instrument::instrument(self.handle_inner(req, now), span).await
+    }
+
+    async fn handle_inner(&self, req: &WebhookRequest<'_>, now: DateTime<Utc>) -> IngestResponse {
         // What the caller sent is logged cut short: an id is a few digits, not 60 KB.
         let org = crate::fields::truncate(req.org_id, 40);
         let refuse = |e: WebhookError| {

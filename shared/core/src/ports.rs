@@ -74,8 +74,9 @@ pub struct QueueStats {
     pub visible: u64,
     /// Messages received and not yet deleted or returned.
     pub in_flight: u64,
-    /// Age of the oldest message, in seconds.
-    pub oldest_age_secs: u64,
+    /// Age of the oldest message, in seconds; `None` when the queue cannot say (SQS without
+    /// CloudWatch, or CloudWatch has no recent datapoint).
+    pub oldest_age_secs: Option<u64>,
 }
 
 /// An at-least-once queue with visibility timeouts (SQS semantics).

@@ -261,7 +261,7 @@ impl Queue for LocalQueue {
             Ok(QueueStats {
                 visible,
                 in_flight: inner.messages.len() as u64 - visible,
-                oldest_age_secs: oldest,
+                oldest_age_secs: Some(oldest),
             })
         })
     }

@@ -29,7 +29,7 @@ use sqlx::PgPool;
 pub use config::{ConfigError, StoreConfig, PLAN_CACHE_MODE};
 pub use error::StoreError;
 pub use jobs::{JobState, NewJob};
-pub use ops::{ensure_database, TokenExpiry};
+pub use ops::{ensure_database, ActivityHour, TokenExpiry};
 pub use queue::{PgQueue, PgRedrive};
 pub use read::{EntityCounts, ImageWork, ItemTotals, RowVersion, StoredRow};
 pub use receipts::NewReceipt;

@@ -1,6 +1,7 @@
 //! Operational reads and set-up: whether the database answers, how many migrations are applied, the
-//! cached Zoho token expiries for health (`tds_token_cache`, a table tds-zoho owns and writes), and
-//! creating a database on a server (the local stack's private cluster).
+//! cached Zoho token expiries for health (`tds_token_cache`, a table tds-zoho owns and writes),
+//! activity per hour for the admin metrics (webhooks applied; sync runs with their records, failures,
+//! time and API calls), and creating a database on a server (the local stack's private cluster).
 
 use chrono::{DateTime, Utc};
 
@@ -77,4 +78,51 @@ pub async fn ensure_database(server_url: &str, name: &str) -> Result<(), StoreEr
     }
     pool.close().await;
     Ok(())
+}
+
+/// One hour of activity ([`Store::activity`]).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct ActivityHour {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    /// Webhook deliveries applied (receipts processed in the hour).
+    pub webhooks_applied: i64,
+    /// Records fetched by sync runs that finished in the hour.
+    pub records_synced: i64,
+    /// Sync runs that finished in the hour.
+    pub runs_finished: i64,
+    /// Of those, the runs that failed.
+    pub runs_failed: i64,
+    /// Zoho API calls those runs made.
+    pub api_calls: i64,
+    /// Sum of those runs' durations, in milliseconds.
+    pub duration_ms_sum: i64,
+}
+
+impl Store {
+    /// Activity per hour from `since` to now (every hour present, idle ones with zeros): webhooks
+    /// applied, and the sync runs that finished with their records, failures, API calls and time.
+    pub async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ActivityHour>, StoreError> {
+        sqlx::query_as(
+            "WITH hours AS (
+                 SELECT generate_series(date_trunc('hour', $1::timestamptz), date_trunc('hour', now()),
+                                        interval '1 hour') AS hour),
+             w AS (SELECT date_trunc('hour', processed_at) AS hour, count(*) AS n
+                   FROM tds_webhook_receipts WHERE processed_at >= $1 GROUP BY 1),
+             r AS (SELECT date_trunc('hour', finished_at) AS hour, count(*) AS runs,
+                          count(*) FILTER (WHERE status = 'failed') AS failed, sum(fetched) AS fetched,
+                          sum(api_calls) AS calls, sum(coalesce(duration_ms, 0)) AS ms
+                   FROM tds_sync_runs WHERE finished_at >= $1 GROUP BY 1)
+             SELECT hours.hour, coalesce(w.n, 0) AS webhooks_applied,
+                    coalesce(r.fetched, 0)::bigint AS records_synced, coalesce(r.runs, 0) AS runs_finished,
+                    coalesce(r.failed, 0) AS runs_failed, coalesce(r.calls, 0)::bigint AS api_calls,
+                    coalesce(r.ms, 0)::bigint AS duration_ms_sum
+             FROM hours LEFT JOIN w ON w.hour = hours.hour LEFT JOIN r ON r.hour = hours.hour
+             ORDER BY hours.hour",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("activity"))
+    }
 }

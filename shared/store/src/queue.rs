@@ -217,7 +217,7 @@ impl Queue for PgQueue {
             Ok(QueueStats {
                 visible: u64::try_from(visible).unwrap_or(0),
                 in_flight: u64::try_from(in_flight).unwrap_or(0),
-                oldest_age_secs: oldest.max(0.0) as u64,
+                oldest_age_secs: Some(oldest.max(0.0) as u64),
             })
         })
     }

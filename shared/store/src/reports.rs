@@ -217,16 +217,21 @@ impl Store {
         .map_err(StoreError::db("raise alert"))
     }
 
-    /// Resolves the open alert `dedupe_key` of an organisation (nothing when none is open).
-    pub async fn resolve_alert(&self, org_id: &str, dedupe_key: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE tds_alerts SET resolved_at = now() WHERE org_id = $1 AND dedupe_key = $2 AND resolved_at IS NULL",
+    /// Resolves the open alert `dedupe_key` of an organisation; the alert it resolved (`None` when
+    /// none was open), to announce.
+    pub async fn resolve_alert(
+        &self,
+        org_id: &str,
+        dedupe_key: &str,
+    ) -> Result<Option<AlertRow>, StoreError> {
+        sqlx::query_as::<_, AlertRow>(
+            "UPDATE tds_alerts SET resolved_at = now() WHERE org_id = $1 AND dedupe_key = $2 AND resolved_at IS NULL
+             RETURNING id, raised_at, severity, kind, message, resolved_at",
         )
         .bind(org_id)
         .bind(dedupe_key)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
-        .map(|_| ())
         .map_err(StoreError::db("resolve alert"))
     }
 

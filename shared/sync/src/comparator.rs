@@ -24,6 +24,7 @@ use crate::runner::SyncRunner;
 use crate::stats::{collect_stats, Stats};
 use crate::writer::EntityWriter;
 use crate::{decimal, text, Failure};
+use tracing::Instrument;
 
 /// Compares and heals; constructed with the runner its heal runs go through.
 #[derive(Clone)]
@@ -60,7 +61,12 @@ impl Comparator {
         let orgs = crate::organisations(&self.zoho, request.org_id.as_deref()).await?;
         let mut out = Vec::new();
         for org in orgs {
-            out.push(self.compare_org(&org, &kinds, request).await?);
+            let span = tracing::info_span!("compare", org = %org);
+            out.push(
+                self.compare_org(&org, &kinds, request)
+                    .instrument(span)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -590,8 +596,17 @@ impl Comparator {
                 json!({"org_id": report.org_id, "severity": alert_severity, "kind": "drift",
                        "message": message, "report_id": report.report_id}),
             ));
-        } else if let Err(e) = self.store().resolve_alert(&report.org_id, "drift").await {
-            tracing::warn!(error = %e, "drift alert not resolved");
+        } else {
+            match self.store().resolve_alert(&report.org_id, "drift").await {
+                Ok(Some(alert)) => events.push(crate::event(
+                    "tds.alert.resolved",
+                    json!({"org_id": report.org_id, "alert_id": alert.id, "severity": alert.severity,
+                           "kind": alert.kind, "message": format!("resolved: {}", alert.message),
+                           "raised_at": alert.raised_at, "report_id": report.report_id}),
+                )),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "drift alert not resolved"),
+            }
         }
         self.writer.publish(events).await;
     }

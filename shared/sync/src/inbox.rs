@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use tracing::Instrument;
 
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -130,7 +131,12 @@ impl Processor {
                 {
                     self.verdict(body, self.runner.defer(body).await).await
                 }
-                InboxBody::Sync(job) => self.verdict(body, self.runner.handle_job(job).await).await,
+                InboxBody::Sync(job) => {
+                    let span =
+                        tracing::info_span!("sync_job", message_id = %batch[index].message_id);
+                    let verdict = self.runner.handle_job(job).instrument(span.clone()).await;
+                    self.verdict(body, verdict).instrument(span).await
+                }
                 InboxBody::Unreadable(reason) => self.dead_letter(body, &reason).await,
             };
             out[index] = Some(disposition);
@@ -184,7 +190,11 @@ impl Processor {
                 tracing::warn!(org = %tds_core::fields::truncate(&org, 40), error = %e, "organisation not configured");
             }
             let mut items = items;
-            let plan = self.complete_group(&org, kind, &mut items).await;
+            let span = tracing::info_span!("webhook_group", org = %tds_core::fields::truncate(&org, 40), %kind, messages = items.len());
+            let plan = self
+                .complete_group(&org, kind, &mut items)
+                .instrument(span)
+                .await;
             planned.push((org, kind, items, plan));
         }
         let message_ids: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
@@ -195,7 +205,11 @@ impl Processor {
                     Ok(_) => Disposition::Done,
                     Err(Failure::Retry(reason)) => Disposition::Retry(reason),
                     Err(Failure::Permanent(reason)) => {
-                        self.dead_letter(&bodies[w.index], &reason).await
+                        let span = tracing::info_span!("webhook", message_id = %batch[w.index].message_id,
+                            org = %w.message.org_id, kind = %w.message.kind, zoho_id = %w.message.zoho_id);
+                        self.dead_letter(&bodies[w.index], &reason)
+                            .instrument(span)
+                            .await
                     }
                 };
                 out[w.index] = Some(disposition);

@@ -31,6 +31,7 @@ use crate::jobs::{resolve_entities, StartSync, SyncJob, SyncMode, SyncSettings};
 use crate::writer::EntityWriter;
 use crate::{event, Failure};
 use tds_core::metrics::{Dim, Metric};
+use tracing::Instrument;
 
 /// What to do with a sync job's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,8 +102,17 @@ impl SyncRunner {
         }
     }
 
-    /// Handles one sync message (already unwrapped from `{"sync": ...}`).
+    /// Handles one sync message (already unwrapped from `{"sync": ...}`), in a span naming its run
+    /// and job.
     pub async fn handle_job(&self, job: SyncJob) -> JobVerdict {
+        let span = match job.tracked() {
+            Some((run_id, key)) => tracing::info_span!("job", run_id, key = %key),
+            None => tracing::info_span!("job", start = true),
+        };
+        self.handle_job_inner(job).instrument(span).await
+    }
+
+    async fn handle_job_inner(&self, job: SyncJob) -> JobVerdict {
         if let SyncJob::Start(start) = &job {
             return match self.start_sync(start).await {
                 Ok(_) => JobVerdict::Done,

@@ -26,6 +26,7 @@ use tds_zoho::{Priority, ZohoClient};
 use crate::writer::EntityWriter;
 use crate::{decimal, event, text, Failure};
 use tds_core::metrics::{Dim, Metric};
+use tracing::Instrument;
 
 pub use tds_core::StockMode;
 
@@ -131,7 +132,8 @@ impl StockPoller {
         let orgs = crate::organisations(&self.zoho, request.org_id.as_deref()).await?;
         let mut reports = Vec::new();
         for org in orgs {
-            reports.push(self.poll_org(&org, request).await?);
+            let span = tracing::info_span!("stock_poll", org = %org, mode = request.mode.as_str());
+            reports.push(self.poll_org(&org, request).instrument(span).await?);
         }
         Ok(reports)
     }
