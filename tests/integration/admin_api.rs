@@ -782,3 +782,56 @@ async fn a_corpus_of_bad_admin_requests_gets_clear_json_answers(pool: PgPool) {
         );
     }
 }
+
+/// `/api/tds/metrics`: the seeds' monitoring figures from what the database recorded.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn metrics_report_throughput_sync_time_errors_and_api_calls_from_the_database(pool: PgPool) {
+    let h = harness(pool, &small_spec(10), None).await;
+    let processor = h.processor();
+    h.start(&["contact", "invoice"], SyncMode::Full).await;
+    h.drain(&processor).await;
+    let base = serve(&h).await;
+    let (status, m) = call(
+        &base,
+        "get",
+        "/api/tds/metrics?hours=2",
+        Some(TOKEN),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    let runs = h.store.recent_runs(None, 10).await.unwrap();
+    assert_eq!(m["runs_finished"], runs.len() as i64, "{m}");
+    assert_eq!(m["runs_failed"], 0);
+    assert_eq!(m["error_rate"], 0.0);
+    let fetched: i64 = runs.iter().map(|r| r.counts.fetched).sum();
+    let calls: i64 = runs.iter().map(|r| r.counts.api_calls).sum();
+    assert!(fetched > 0 && calls > 0, "{runs:?}");
+    assert_eq!(m["records_synced"], fetched);
+    assert_eq!(m["api_calls"], calls);
+    assert_eq!(m["api_calls_per_hour"], calls as f64 / 2.0);
+    assert_eq!(m["throughput_per_minute"], fetched as f64 / 120.0);
+    assert!(m["average_sync_ms"].as_f64().unwrap() >= 0.0);
+    let series = m["series"].as_array().unwrap();
+    assert!(
+        (2..=3).contains(&series.len()),
+        "one entry per hour: {series:?}"
+    );
+    let in_series: i64 = series
+        .iter()
+        .map(|s| s["records_synced"].as_i64().unwrap())
+        .sum();
+    assert_eq!(in_series, fetched);
+    for bad in ["0", "721", "soon"] {
+        let (status, e) = call(
+            &base,
+            "get",
+            &format!("/api/tds/metrics?hours={bad}"),
+            Some(TOKEN),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
+        assert!(e["error"].is_string(), "{e}");
+    }
+}
