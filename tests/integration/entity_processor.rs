@@ -74,6 +74,12 @@ pub(crate) fn message(kind: EntityKind, record: &Value, action: Action) -> Incom
     ] {
         payload.as_object_mut().unwrap().remove(key);
     }
+    delivery(kind, payload, action)
+}
+
+/// The inbox message of a delivery of `payload` as it is (a complete one needs no re-fetch), keyed
+/// by kind, id, action and version.
+pub(crate) fn delivery(kind: EntityKind, payload: Value, action: Action) -> Incoming {
     let zoho_id = payload[kind.zoho_id_field().unwrap()]
         .as_str()
         .unwrap()

@@ -8,21 +8,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 use tds_aws::emf::EmfWriter;
 use tds_core::ingest::{SecretWebhookAuth, WebhookIngest};
 use tds_core::metrics::Metrics;
 use tds_core::ports::{CachedSecrets, Queue};
-use tds_core::webhook::{Action, InboxMessage};
+use tds_core::webhook::Action;
 use tds_core::EntityKind;
 use tds_local::MemorySecrets;
 use tds_sync::{Incoming, SyncMode};
 use tds_zoho_sim::Collection;
 
 use crate::end_to_end::drain;
-use crate::entity_processor::message;
+use crate::entity_processor::{delivery, message};
 use crate::harness::{goods, harness, id_of, set_stock, small_spec, Harness, ORG};
 use crate::webhook_ingest::{call, credentials_doc, request, sign};
 
@@ -218,30 +217,6 @@ fn names_in(function: &str, lines: &[String]) -> BTreeSet<String> {
     names
 }
 
-/// A complete invoice message (line items included: no re-fetch) with `record`'s fields.
-fn complete(kind: EntityKind, record: &Value) -> Incoming {
-    let id = record[kind.zoho_id_field().unwrap()]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let m = InboxMessage {
-        org_id: ORG.into(),
-        kind,
-        zoho_id: id.clone(),
-        last_modified_time: record["last_modified_time"]
-            .as_str()
-            .and_then(tds_core::fields::parse_zoho_timestamp),
-        action: Action::Edited,
-        payload: record.clone(),
-        received_at: Utc::now(),
-        dedupe_key: format!("replay-{id}-{}", record["last_modified_time"]),
-    };
-    Incoming {
-        message_id: format!("m-{}", m.dedupe_key),
-        body: serde_json::to_string(&m).unwrap(),
-    }
-}
-
 #[test]
 fn the_emf_validator_refuses_what_the_specification_forbids() {
     let good = json!({"_aws": {"Timestamp": 1_700_000_000_000i64, "CloudWatchMetrics": [{
@@ -356,8 +331,8 @@ async fn every_function_prints_valid_emf_and_the_metrics_the_template_reads(pool
     older["total"] = json!(1.0);
     let out = processor
         .process(vec![
-            complete(EntityKind::Invoice, &older),
-            complete(EntityKind::Invoice, &invoice),
+            delivery(EntityKind::Invoice, older, Action::Edited),
+            delivery(EntityKind::Invoice, invoice, Action::Edited),
         ])
         .await;
     assert!(
