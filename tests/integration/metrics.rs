@@ -58,6 +58,15 @@ const UNITS: &[&str] = &[
     "None",
 ];
 
+/// An error naming the first member of `object` (`what`) that is not in `allowed`: the specification's
+/// objects "MUST NOT contain any additional members".
+fn only(object: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(extra) => Err(format!("{what} has an unknown member {extra}")),
+        None => Ok(()),
+    }
+}
+
 /// Checks one log line against the EMF specification (root node, metadata object, metric
 /// directives, dimension sets, metric definitions, target members and their limits); returns the
 /// metric names it defines.
@@ -71,12 +80,7 @@ fn validate_emf(line: &str) -> Result<Vec<String>, String> {
         .get("_aws")
         .and_then(Value::as_object)
         .ok_or("no _aws metadata object")?;
-    if let Some(extra) = aws
-        .keys()
-        .find(|k| !["Timestamp", "CloudWatchMetrics"].contains(&k.as_str()))
-    {
-        return Err(format!("_aws has an unknown member {extra}"));
-    }
+    only(aws, &["Timestamp", "CloudWatchMetrics"], "_aws")?;
     aws.get("Timestamp")
         .and_then(Value::as_u64)
         .ok_or("Timestamp is not a non-negative integer")?;
@@ -88,12 +92,7 @@ fn validate_emf(line: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     for d in directives {
         let d = d.as_object().ok_or("a metric directive is not an object")?;
-        if let Some(extra) = d
-            .keys()
-            .find(|k| !["Namespace", "Dimensions", "Metrics"].contains(&k.as_str()))
-        {
-            return Err(format!("a directive has an unknown member {extra}"));
-        }
+        only(d, &["Namespace", "Dimensions", "Metrics"], "a directive")?;
         let ns = d
             .get("Namespace")
             .and_then(Value::as_str)
@@ -132,12 +131,11 @@ fn validate_emf(line: &str) -> Result<Vec<String>, String> {
             let m = m
                 .as_object()
                 .ok_or("a metric definition is not an object")?;
-            if let Some(extra) = m
-                .keys()
-                .find(|k| !["Name", "Unit", "StorageResolution"].contains(&k.as_str()))
-            {
-                return Err(format!("a metric definition has an unknown member {extra}"));
-            }
+            only(
+                m,
+                &["Name", "Unit", "StorageResolution"],
+                "a metric definition",
+            )?;
             let name = m
                 .get("Name")
                 .and_then(Value::as_str)

@@ -462,15 +462,9 @@ impl WriteBatch<'_> {
     fn note(&mut self, report: &BatchReport) {
         entity_events(report, &mut self.events);
         let tally = self.tally.entry(report.kind).or_default();
-        for row in &report.rows {
-            match row.outcome {
-                Outcome::Unchanged | Outcome::AlreadyTombstoned => tally[1] += 1,
-                Outcome::Stale { .. } | Outcome::Superseded => tally[2] += 1,
-                Outcome::Unknown => {}
-                ref o if o.is_change() => tally[0] += 1,
-                _ => {}
-            }
-        }
+        tally[0] += report.changed();
+        tally[1] += report.unchanged();
+        tally[2] += report.stale();
     }
 
     /// The transaction, for writes that commit with the rows (webhook receipts).
