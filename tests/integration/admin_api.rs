@@ -10,7 +10,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tds_admin::{router, Admin, ROUTES};
+use tds_admin::{documented_routes, router, Admin};
 use tds_local::LocalRedrive;
 use tds_store::AlertSeverity;
 use tds_sync::SyncMode;
@@ -32,6 +32,7 @@ fn admin(h: &Harness) -> Arc<Admin> {
             dead_letter: h.dlq.clone(),
         }),
         tokens: vec![TOKEN.into()],
+        dashboard: Default::default(),
     })
 }
 
@@ -45,7 +46,9 @@ pub(crate) async fn serve(h: &Harness) -> String {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{kind}", "item").replace("{id}", "1")
+    path.replace("{kind}", "item")
+        .replace("{id}", "1")
+        .replace("{group}", "items")
 }
 
 pub(crate) async fn call(
@@ -70,13 +73,23 @@ pub(crate) async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The committed document: `TDS_UPDATE_OPENAPI=1 cargo test -p tds-tests --test integration --
+/// admin_api::the_openapi` writes it from the code.
+const OPENAPI_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/admin/openapi.json");
+
 #[test]
-fn the_openapi_document_lists_exactly_the_routes_of_the_router() {
-    let path = format!(
-        "{}/../shared/admin/openapi.json",
-        env!("CARGO_MANIFEST_DIR")
+fn the_openapi_document_is_generated_from_the_routes_and_committed() {
+    let generated = serde_json::to_string_pretty(&tds_admin::openapi()).unwrap() + "\n";
+    if std::env::var_os("TDS_UPDATE_OPENAPI").is_some() {
+        std::fs::write(OPENAPI_PATH, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(OPENAPI_PATH).unwrap();
+    assert!(
+        committed == generated,
+        "shared/admin/openapi.json is not what the code generates: run \
+         TDS_UPDATE_OPENAPI=1 cargo test -p tds-tests --test integration -- admin_api::the_openapi"
     );
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(&committed).unwrap();
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
         .unwrap()
@@ -85,19 +98,57 @@ fn the_openapi_document_lists_exactly_the_routes_of_the_router() {
             ops.as_object()
                 .unwrap()
                 .keys()
+                .filter(|k| *k == "get" || *k == "post")
                 .map(move |m| (m.clone(), p.clone()))
         })
         .collect();
-    let routed: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(documented, routed);
+    let listed: BTreeSet<(String, String)> = documented_routes().into_iter().collect();
+    assert_eq!(documented, listed);
+    assert!(documented.len() >= 22, "{documented:?}");
     for (_, ops) in doc["paths"].as_object().unwrap() {
-        for (_, op) in ops.as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if method != "get" && method != "post" {
+                continue;
+            }
             assert!(op["responses"]["401"].is_object(), "{op}");
+            // Every success answer has a real schema, not a bare object.
+            let ok = op["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(code, _)| code.starts_with('2'))
+                .map(|(_, r)| r["content"]["application/json"]["schema"].clone())
+                .unwrap_or(Value::Null);
+            assert!(ok["$ref"].is_string(), "{method} {op}: {ok}");
         }
     }
+}
+
+/// The schema of `method path`'s answer with `status`, from the generated document, resolvable on
+/// its own (the document's components ride along).
+fn answer_schema(doc: &Value, method: &str, path: &str, status: StatusCode) -> Option<Value> {
+    let schema = doc["paths"][path][method]["responses"][status.as_str()]["content"]
+        ["application/json"]["schema"]
+        .clone();
+    if schema.is_null() {
+        return None;
+    }
+    Some(json!({"$ref": schema["$ref"], "components": doc["components"]}))
+}
+
+/// Fails unless `answer` is valid under `method path`'s documented schema for `status`.
+fn assert_documented(doc: &Value, method: &str, path: &str, status: StatusCode, answer: &Value) {
+    let schema = answer_schema(doc, method, path, status)
+        .unwrap_or_else(|| panic!("{method} {path} answered {status}, which is not documented"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: {errors:?}\n{answer}"
+    );
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
@@ -113,7 +164,8 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
     .await;
     h.drain(&p).await;
 
-    for (method, path) in ROUTES {
+    let routes = documented_routes();
+    for (method, path) in &routes {
         let path = concrete(path);
         for token in [None, Some("wrong-token")] {
             let (status, body) = call(&base, method, &path, token, json!({})).await;
@@ -125,9 +177,9 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
             assert!(body["error"].as_str().is_some(), "{body}");
         }
     }
-    let ok = |s: StatusCode| s.is_success() || s == StatusCode::NOT_FOUND;
-    for (method, path) in ROUTES {
-        let path = concrete(path);
+    let doc = serde_json::to_value(tds_admin::openapi()).unwrap();
+    for (method, documented) in &routes {
+        let path = concrete(documented);
         let body = match path.as_str() {
             "/api/tds/stock/sync" => {
                 json!({"mode": "items", "item_ids": [crate::harness::id_of(tds_zoho_sim::Collection::Items, &crate::harness::goods(&h)[0])]})
@@ -137,8 +189,13 @@ async fn every_route_refuses_unauthenticated_calls_and_answers_with_the_token(po
             _ => json!({}),
         };
         let (status, answer) = call(&base, method, &path, Some(TOKEN), body).await;
-        assert!(ok(status), "{method} {path}: {status} {answer}");
-        assert!(answer.is_object(), "{method} {path}: {answer}");
+        // Routed (the fallback's 404 says "no such route"), and answered as documented.
+        assert_ne!(answer["error"], "no such route", "{method} {path}");
+        assert!(
+            status.is_success() || status == StatusCode::NOT_FOUND,
+            "{method} {path}: {status} {answer}"
+        );
+        assert_documented(&doc, method, documented, status, &answer);
     }
 
     // Shapes and behaviour of the main routes.

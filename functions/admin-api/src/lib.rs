@@ -44,6 +44,7 @@ pub async fn from_env() -> Result<Router, BootError> {
             dead_letter: dlq,
         }),
         tokens,
+        dashboard: tds_admin::api::DashboardConfig::from_env()?,
     };
     Ok(tds_aws::emf::flush_after_each_response(
         self::app(Arc::new(admin)),

@@ -394,6 +394,8 @@ pub async fn run(o: Options) -> Result<(), String> {
             dead_letter: (*dlq).clone(),
         }),
         tokens: vec![token.clone()],
+        // Locally the dashboard signs in with the admin token.
+        dashboard: Default::default(),
     });
     let ingest = Arc::new(WebhookIngest::new(
         inbox.clone(),
@@ -483,6 +485,10 @@ pub async fn run(o: Options) -> Result<(), String> {
     let org = zoho.org_ids().first().cloned().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "TDS is up.");
+    let _ = writeln!(
+        out,
+        "  dashboard:  {base}/dashboard/ (sign in with the token)"
+    );
     let _ = writeln!(out, "  admin API:  {base}/api/tds/health");
     let _ = writeln!(out, "  token:      {token}");
     let _ = writeln!(

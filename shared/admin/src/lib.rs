@@ -1,12 +1,18 @@
-//! The admin API: one axum router for the admin-api Lambda and the local stack alike.
+//! The admin API: one axum router for the admin-api Lambda and the local stack alike, and the
+//! dashboard it serves.
 //!
-//! Every route needs a caller: one that a layer in front of the router already authenticated (on AWS,
-//! the API Gateway IAM or JWT authorizer, which admin-api turns into a [`VerifiedCaller`]), or
-//! `Authorization: Bearer <token>` matching one of the configured tokens (compared in constant time;
-//! what the local stack uses); anything else is a 401 with a JSON message. Errors are JSON `{"error": "..."}` with a
-//! status that says whose fault it was. The routes only translate HTTP to the sync core, the store and
-//! the ports: no logic of their own. The routes and their shapes are documented in `openapi.json`
-//! beside this crate, which a test checks against [`ROUTES`].
+//! Every `/api` route needs a caller: one that a layer in front of the router already authenticated
+//! (on AWS, the API Gateway IAM or JWT authorizer, which admin-api turns into a [`VerifiedCaller`]),
+//! or `Authorization: Bearer <token>` matching one of the configured tokens (compared in constant
+//! time; what the local stack and the dashboard's token sign-in use); anything else is a 401 with a
+//! JSON message. Errors are JSON `{"error": "..."}` with a status that says whose fault it was. The
+//! routes only translate HTTP to the sync core, the store and the ports: no logic of their own. Their
+//! request and response types are [`api`]'s; the OpenAPI document ([`openapi`], committed as
+//! `openapi.json` beside this crate) is generated from the same declarations that build the router.
+//! The dashboard's files (`/dashboard/`, [`dashboard`]) need no caller: they hold no data.
+
+pub mod api;
+pub mod dashboard;
 
 use std::sync::Arc;
 
@@ -14,70 +20,22 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tds_core::ports::{Queue, Redrive};
 use tds_core::webhook::secrets_match;
-use tds_core::EntityKind;
+use tds_core::{EntityKind, RunMode};
 use tds_store::Store;
-use tds_sync::compare::CompareRequest;
+use tds_sync::compare::{CompareRequest, ComparisonReport};
 use tds_sync::stock::{StockPoller, StockRequest};
-use tds_sync::{Comparator, Failure, StartSync, SyncMode, SyncRunner};
+use tds_sync::{Comparator, Failure, StartSync, SyncRunner};
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// Every route: (method, path as in `openapi.json`).
-pub const ROUTES: [(&str, &str); 26] = [
-    ("get", "/api/tds/health"),
-    ("get", "/api/tds/status"),
-    ("post", "/api/tds/sync"),
-    ("get", "/api/tds/sync-runs"),
-    ("get", "/api/tds/sync-runs/{id}"),
-    ("get", "/api/tds/queue"),
-    ("get", "/api/tds/metrics"),
-    ("get", "/api/tds/deadletter"),
-    ("post", "/api/tds/deadletter/retry"),
-    ("post", "/api/tds/stock/sync"),
-    ("get", "/api/tds/statistics/overview"),
-    ("get", "/api/tds/statistics/compare"),
-    ("get", "/api/tds/statistics/items"),
-    ("get", "/api/tds/statistics/customers"),
-    ("get", "/api/tds/statistics/vendors"),
-    ("get", "/api/tds/statistics/pricelists"),
-    ("get", "/api/tds/statistics/stock"),
-    ("get", "/api/tds/statistics/images"),
-    ("get", "/api/tds/statistics/history"),
-    ("post", "/api/tds/statistics/sync-differences"),
-    ("get", "/api/bff/tds/status"),
-    ("get", "/api/bff/tds/recent"),
-    ("get", "/api/tds/alerts"),
-    ("get", "/api/tds/cursors"),
-    ("get", "/api/tds/organizations"),
-    ("get", "/api/tds/entities/{kind}/{id}"),
-];
-
-/// How healthy TDS is, worst last (a health check keeps the worst it finds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum HealthLevel {
-    /// Everything answers and nothing needs attention.
-    Healthy,
-    /// Working, with something to look at (dead letters, a failed last run).
-    Degraded,
-    /// A part TDS needs does not answer (database, queues).
-    Unhealthy,
-}
-
-impl HealthLevel {
-    /// `healthy`, `degraded` or `unhealthy`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthLevel::Healthy => "healthy",
-            HealthLevel::Degraded => "degraded",
-            HealthLevel::Unhealthy => "unhealthy",
-        }
-    }
-}
+use crate::api::*;
 
 /// What the routes work with.
 pub struct Admin {
@@ -97,6 +55,8 @@ pub struct Admin {
     pub redrive: Arc<dyn Redrive>,
     /// Accepted bearer tokens.
     pub tokens: Vec<String>,
+    /// How the dashboard signs in.
+    pub dashboard: DashboardConfig,
 }
 
 impl std::fmt::Debug for Admin {
@@ -119,7 +79,7 @@ pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1}))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -159,43 +119,123 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
-type Answer = Result<Json<Value>, ApiError>;
+fn not_found(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, message.into())
+}
+
+type Answer<T> = Result<Json<T>, ApiError>;
 type Shared = State<Arc<Admin>>;
 
-/// The router with every route behind the bearer-token check.
-pub fn router(admin: Arc<Admin>) -> Router {
-    Router::new()
-        .route("/api/tds/health", get(health))
-        .route("/api/tds/status", get(status))
-        .route("/api/tds/sync", post(start_sync))
-        .route("/api/tds/sync-runs", get(sync_runs))
-        .route("/api/tds/sync-runs/{id}", get(sync_run))
-        .route("/api/tds/queue", get(queue))
-        .route("/api/tds/metrics", get(metrics))
-        .route("/api/tds/deadletter", get(deadletter))
-        .route("/api/tds/deadletter/retry", post(deadletter_retry))
-        .route("/api/tds/stock/sync", post(stock_sync))
-        .route("/api/tds/statistics/overview", get(statistics_overview))
-        .route("/api/tds/statistics/compare", get(statistics_compare))
-        .route("/api/tds/statistics/history", get(statistics_history))
-        .route(
-            "/api/tds/statistics/sync-differences",
-            post(sync_differences),
+/// The document's metadata; the paths and schemas come from the routes ([`openapi`]).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "TDS admin API",
+        description = "Health, status, syncs, runs, queue and dead letters, stock, statistics and comparisons of TDS (Zoho → PostgreSQL). Every route needs `Authorization: Bearer <token>` (the local stack, the dashboard's token sign-in) or, on AWS, the HTTP API's authorizer (IAM SigV4 or JWT). Errors are `{\"error\": \"...\"}`."
+    ),
+    tags((name = "tds", description = "Operations"), (name = "statistics", description = "Comparisons of Zoho and PostgreSQL"), (name = "bff", description = "Summaries for the mobile app"))
+)]
+struct Doc;
+
+/// Every route with its OpenAPI operation; the router and the document are both made from this.
+fn routes() -> OpenApiRouter<Arc<Admin>> {
+    OpenApiRouter::with_openapi(Doc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(overview))
+        .routes(routes!(status))
+        .routes(routes!(start_sync))
+        .routes(routes!(sync_runs))
+        .routes(routes!(sync_run))
+        .routes(routes!(queue))
+        .routes(routes!(metrics))
+        .routes(routes!(deadletter))
+        .routes(routes!(deadletter_retry))
+        .routes(routes!(stock_sync))
+        .routes(routes!(statistics_overview))
+        .routes(routes!(statistics_compare))
+        .routes(routes!(statistics_history))
+        .routes(routes!(sync_differences))
+        .routes(routes!(statistics_group))
+        .routes(routes!(bff_status))
+        .routes(routes!(bff_recent))
+        .routes(routes!(alerts))
+        .routes(routes!(cursors))
+        .routes(routes!(organizations))
+        .routes(routes!(entity))
+}
+
+/// The OpenAPI document of every route (what `openapi.json` holds): bearer security on every
+/// operation, and the 401 and 503 answers every route can give.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+    let (_, mut doc) = routes().split_for_parts();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
+    doc.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
         )
-        .route("/api/tds/statistics/{group}", get(statistics_group))
-        .route("/api/bff/tds/status", get(bff_status))
-        .route("/api/bff/tds/recent", get(bff_recent))
-        .route("/api/tds/alerts", get(alerts))
-        .route("/api/tds/cursors", get(cursors))
-        .route("/api/tds/organizations", get(organizations))
-        .route("/api/tds/entities/{kind}/{id}", get(entity))
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            op.responses.responses.entry("401".into()).or_insert_with(|| {
+                error("No caller: the bearer token is missing or wrong, or the authorizer did not identify the caller.")
+            });
+            op.responses
+                .responses
+                .entry("503".into())
+                .or_insert_with(|| {
+                    error("The database, a queue or Zoho is unavailable now; retry later.")
+                });
+        }
+    }
+    doc
+}
+
+/// Every documented route as (method, path), e.g. `("get", "/api/tds/health")`.
+pub fn documented_routes() -> Vec<(String, String)> {
+    let doc = openapi();
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        if item.get.is_some() {
+            out.push(("get".to_string(), path.clone()));
+        }
+        if item.post.is_some() {
+            out.push(("post".to_string(), path.clone()));
+        }
+    }
+    out
+}
+
+/// The router: every `/api` route behind the caller check, and the dashboard's files without it.
+pub fn router(admin: Arc<Admin>) -> Router {
+    let admin_dashboard = admin.dashboard.clone();
+    let (api, _) = routes().split_for_parts();
+    let api = api
+        .fallback(|| async { not_found("no such route") })
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             authenticate,
         ))
-        .with_state(admin)
+        .with_state(admin);
+    dashboard::router(admin_dashboard).merge(api)
 }
 
 /// Input no handler should see and answers no caller should get: a NUL byte anywhere in the path or
@@ -256,9 +296,11 @@ async fn authenticate(
     }
 }
 
-/// `?org_id=` (defaults to the only configured organisation).
-#[derive(Debug, Deserialize)]
+/// `?org_id=`: one organisation (defaults to the only configured one).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OrgQuery {
+    /// Organisation id; may be left out when only one is configured.
     org_id: Option<String>,
 }
 
@@ -280,23 +322,28 @@ fn org_of(admin: &Admin, org: Option<String>) -> Result<String, ApiError> {
     }
 }
 
-fn run_json(r: &tds_store::SyncRun) -> Value {
-    json!({"id": r.id, "org_id": r.org_id, "entity": r.entity, "mode": r.mode, "trigger": r.trigger,
-           "status": r.status.as_str(), "pages": r.counts.pages, "fetched": r.counts.fetched,
-           "changed": r.counts.changed, "unchanged": r.counts.unchanged, "failed": r.counts.failed,
-           "api_calls": r.counts.api_calls, "started_at": r.started_at, "finished_at": r.finished_at,
-           "duration_ms": r.duration_ms, "error": r.error})
+/// Health as `/api/tds/health` and the overview judge it.
+struct Judged {
+    level: HealthLevel,
+    reasons: Vec<String>,
+    database: bool,
+    queue: QueueHealth,
+    alerts: Vec<(String, tds_store::AlertRow)>,
+    last: Option<tds_store::SyncRun>,
 }
 
-async fn health(State(admin): Shared) -> Response {
+/// The worst of: the database and queues answering, dead letters waiting, the last run failing,
+/// and open alerts (TDS's own verdict about the data: a critical one makes TDS unhealthy, a
+/// warning degraded, whatever the parts say).
+async fn judge(admin: &Admin) -> Judged {
     let mut reasons = Vec::new();
     let mut level = HealthLevel::Healthy;
     let database = match admin.store.ping().await {
-        Ok(_) => json!({"ok": true}),
+        Ok(_) => true,
         Err(e) => {
             level = HealthLevel::Unhealthy;
             reasons.push(format!("database unreachable: {e}"));
-            json!({"ok": false})
+            false
         }
     };
     let queue = match (admin.inbox.stats().await, admin.dead_letters.stats().await) {
@@ -305,7 +352,11 @@ async fn health(State(admin): Shared) -> Response {
                 level = level.max(HealthLevel::Degraded);
                 reasons.push(format!("{} message(s) in the dead-letter queue", d.visible));
             }
-            json!({"ok": true, "inbox": i, "deadletter": d})
+            QueueHealth {
+                ok: true,
+                inbox: Some(i),
+                deadletter: Some(d),
+            }
         }
         (i, d) => {
             level = HealthLevel::Unhealthy;
@@ -315,13 +366,13 @@ async fn health(State(admin): Shared) -> Response {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             reasons.push(format!("queue unreachable: {e}"));
-            json!({"ok": false})
+            QueueHealth {
+                ok: false,
+                inbox: None,
+                deadletter: None,
+            }
         }
     };
-    let tokens = admin.store.token_expiries().await.unwrap_or_default();
-    let zoho = json!({"organizations": admin.runner.zoho().org_ids(), "tokens": tokens.iter().map(|t| json!({
-        "credential": t.credential_id, "expires_at": t.expires_at,
-        "valid": t.expires_at.is_some_and(|e| e > Utc::now())})).collect::<Vec<_>>()});
     let last = admin
         .store
         .recent_runs(None, 1)
@@ -339,8 +390,6 @@ async fn health(State(admin): Shared) -> Response {
             ));
         }
     }
-    // Open alerts are TDS's own verdict about the data (drift found by the comparison): a critical
-    // one makes TDS unhealthy, a warning degraded, whatever the parts above say.
     let alerts = match admin.store.open_alerts().await {
         Ok(alerts) => alerts,
         Err(e) => {
@@ -363,64 +412,150 @@ async fn health(State(admin): Shared) -> Response {
             ));
         }
     }
-    let status = level.as_str();
-    let code = if level == HealthLevel::Unhealthy {
+    Judged {
+        level,
+        reasons,
+        database,
+        queue,
+        alerts,
+        last,
+    }
+}
+
+/// Whether TDS works and why not: database, queues, dead letters, the last run, open alerts.
+#[utoipa::path(get, path = "/api/tds/health", tag = "tds",
+    responses((status = 200, description = "Healthy or degraded", body = Health),
+              (status = 503, description = "Unhealthy (same body)", body = Health)))]
+async fn health(State(admin): Shared) -> Response {
+    let judged = judge(&admin).await;
+    let tokens = admin.store.token_expiries().await.unwrap_or_default();
+    let zoho = ZohoState {
+        organizations: admin.runner.zoho().org_ids(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenState {
+                valid: t.expires_at.is_some_and(|e| e > Utc::now()),
+                credential: t.credential_id,
+                expires_at: t.expires_at,
+            })
+            .collect(),
+    };
+    let code = if judged.level == HealthLevel::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
-    (
-        code,
-        Json(
-            json!({"status": status, "reasons": reasons, "database": database, "queue": queue,
-                   "open_alerts": alerts.len(),
-                       "zoho": zoho, "last_sync": last.as_ref().map(run_json)}),
-        ),
-    )
-        .into_response()
+    let body = Health {
+        status: judged.level,
+        reasons: judged.reasons,
+        database: PartState {
+            ok: judged.database,
+        },
+        queue: judged.queue,
+        open_alerts: judged.alerts.len(),
+        zoho,
+        last_sync: judged.last.as_ref().map(Run::from),
+    };
+    (code, Json(body)).into_response()
 }
 
-async fn status(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+/// What an operator looks at first: health, active runs, queues, the last success per kind, the
+/// day's success rate and Zoho calls, open alerts.
+#[utoipa::path(get, path = "/api/tds/overview", tag = "tds", params(OrgQuery),
+    responses((status = 200, body = Overview), (status = 400, body = ErrorBody)))]
+async fn overview(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer<Overview> {
     let org = org_of(&admin, q.org_id)?;
-    let mut entities = serde_json::Map::new();
+    let judged = judge(&admin).await;
+    let running = tds_store::RunFilter {
+        org_id: Some(org.clone()),
+        status: Some(tds_store::RunStatus::Running),
+        ..Default::default()
+    };
+    let active_runs = admin.store.runs_page(&running, 100, 0).await?;
+    let last_success = admin
+        .store
+        .last_successes(&org)
+        .await?
+        .into_iter()
+        .map(|r| LastSuccess {
+            entity: r.entity,
+            run_id: r.id,
+            finished_at: r.finished_at,
+        })
+        .collect();
+    let now = Utc::now();
+    let day = admin
+        .store
+        .activity(now - chrono::Duration::hours(24), Some(&org))
+        .await?;
+    let runs_24h = RunTally {
+        finished: day.iter().map(|h| h.runs_finished).sum(),
+        failed: day.iter().map(|h| h.runs_failed).sum(),
+    };
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    let zoho_calls_today = day
+        .iter()
+        .filter(|h| h.hour >= midnight)
+        .map(|h| h.api_calls)
+        .sum();
+    Ok(Json(Overview {
+        health: Verdict {
+            status: judged.level,
+            reasons: judged.reasons,
+        },
+        active_runs: active_runs.iter().map(Run::from).collect(),
+        queue: queues(&admin).await?,
+        last_success,
+        success_rate: (runs_24h.finished > 0)
+            .then(|| (runs_24h.finished - runs_24h.failed) as f64 / runs_24h.finished as f64),
+        runs_24h,
+        zoho_calls_today,
+        open_alerts: judged
+            .alerts
+            .into_iter()
+            .filter(|(o, _)| *o == org)
+            .map(|(_, a)| a)
+            .collect(),
+        org_id: org,
+    }))
+}
+
+async fn queues(admin: &Admin) -> Result<Queues, ApiError> {
+    Ok(Queues {
+        inbox: admin.inbox.stats().await?,
+        deadletter: admin.dead_letters.stats().await?,
+    })
+}
+
+/// Rows, tombstones and cursor of every kind, the recent runs and the queues.
+#[utoipa::path(get, path = "/api/tds/status", tag = "tds", params(OrgQuery),
+    responses((status = 200, body = Status), (status = 400, body = ErrorBody)))]
+async fn status(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer<Status> {
+    let org = org_of(&admin, q.org_id)?;
+    let mut entities = std::collections::BTreeMap::new();
     for kind in EntityKind::ALL {
         let c = admin.store.counts(kind, &org).await?;
         let cursor = admin.store.cursor(&org, kind).await?;
         entities.insert(
-            kind.as_str().into(),
-            json!({"rows": c.active, "tombstoned": c.deleted,
-            "cursor": cursor.map(|c| json!({"time": c.time, "id": c.id}))}),
+            kind.as_str().to_string(),
+            EntityState {
+                rows: c.active,
+                tombstoned: c.deleted,
+                cursor: cursor.map(CursorView::from),
+            },
         );
     }
-    let runs: Vec<Value> = admin
-        .store
-        .recent_runs(Some(&org), 10)
-        .await?
-        .iter()
-        .map(run_json)
-        .collect();
-    Ok(Json(
-        json!({"org_id": org, "entities": entities, "recent_runs": runs,
-                   "queue": {"inbox": admin.inbox.stats().await?, "deadletter": admin.dead_letters.stats().await?}}),
-    ))
-}
-
-/// Body of `POST /api/tds/sync`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncBody {
-    #[serde(default)]
-    org_id: Option<String>,
-    #[serde(default)]
-    entity: Option<String>,
-    #[serde(default)]
-    entities: Option<Vec<String>>,
-    #[serde(default = "incremental")]
-    mode: SyncMode,
-}
-
-fn incremental() -> SyncMode {
-    SyncMode::Incremental
+    let recent_runs = admin.store.recent_runs(Some(&org), 10).await?;
+    Ok(Json(Status {
+        org_id: org,
+        entities,
+        recent_runs: recent_runs.iter().map(Run::from).collect(),
+        queue: queues(&admin).await?,
+    }))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
@@ -428,11 +563,15 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> 
     serde_json::from_str(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// Starts a full or incremental sync of some kinds (or all) of one organisation (or all); the runs
+/// go on in the background (`GET /api/tds/sync-runs/{id}`).
+#[utoipa::path(post, path = "/api/tds/sync", tag = "tds", request_body = SyncRequest,
+    responses((status = 202, body = SyncStarted), (status = 400, body = ErrorBody)))]
 async fn start_sync(
     State(admin): Shared,
     body: String,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b: SyncBody = json_body(&body)?;
+) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
+    let b: SyncRequest = json_body(&body)?;
     let entities = match (b.entities, b.entity) {
         (Some(e), _) => e,
         (None, Some(e)) => vec![e],
@@ -441,7 +580,7 @@ async fn start_sync(
     let zoho = admin.runner.zoho();
     // An organisation added to the credentials since start-up is found by reading them again.
     known_org(&admin, b.org_id.as_deref()).await?;
-    let runs = admin
+    let run_ids = admin
         .runner
         .start_sync(&StartSync {
             org_id: b.org_id,
@@ -450,30 +589,47 @@ async fn start_sync(
             trigger: tds_core::Trigger::AdminApi,
         })
         .await?;
-    let mut answer = json!({"run_ids": runs, "mode": b.mode});
-    if runs.is_empty() {
-        // Say why nothing started.
-        answer["reason"] = json!(if zoho.org_ids().is_empty() {
+    // Say why nothing started.
+    let reason = run_ids.is_empty().then(|| {
+        if zoho.org_ids().is_empty() {
             "no organisation is configured in the Zoho credentials".to_string()
         } else {
             "a run of every requested kind is already in progress: see /api/tds/sync-runs?status=running"
                 .to_string()
-        });
-    }
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SyncStarted {
+            run_ids,
+            mode: b.mode,
+            reason,
+        }),
+    ))
 }
 
 /// Pagination and filters of run lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RunsQuery {
+    /// Organisation.
     org_id: Option<String>,
+    /// Entity kind (`item`, `item_stock`, ...).
     entity: Option<String>,
+    /// `running`, `completed` or `failed`.
     status: Option<String>,
+    /// `full`, `incremental`, `heal`, `stock_incremental`, ...
+    mode: Option<String>,
+    /// Page size, 1–500 (default 50).
     limit: Option<i64>,
+    /// Runs to skip (default 0).
     offset: Option<i64>,
 }
 
-async fn sync_runs(State(admin): Shared, Query(q): Query<RunsQuery>) -> Answer {
+/// Sync runs, newest first, filtered by organisation, entity, status and mode.
+#[utoipa::path(get, path = "/api/tds/sync-runs", tag = "tds", params(RunsQuery),
+    responses((status = 200, body = RunsPage), (status = 400, body = ErrorBody)))]
+async fn sync_runs(State(admin): Shared, Query(q): Query<RunsQuery>) -> Answer<RunsPage> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(bad_request("limit must be between 1 and 500"));
@@ -491,117 +647,157 @@ async fn sync_runs(State(admin): Shared, Query(q): Query<RunsQuery>) -> Answer {
             ))
         })?),
     };
+    let mode = match q.mode.as_deref() {
+        None => None,
+        Some(m) => Some(
+            m.parse::<RunMode>()
+                .map_err(|e| bad_request(format!("mode: {e}")))?,
+        ),
+    };
     let filter = tds_store::RunFilter {
         org_id: q.org_id,
         entity: q.entity,
         status,
+        mode,
     };
-    let runs: Vec<Value> = admin
-        .store
-        .runs_page(&filter, limit, offset)
-        .await?
-        .iter()
-        .map(run_json)
-        .collect();
-    Ok(Json(
-        json!({"runs": runs, "limit": limit, "offset": offset}),
-    ))
+    let runs = admin.store.runs_page(&filter, limit, offset).await?;
+    Ok(Json(RunsPage {
+        runs: runs.iter().map(Run::from).collect(),
+        limit,
+        offset,
+    }))
 }
 
-async fn sync_run(State(admin): Shared, Path(id): Path<String>) -> Answer {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| bad_request(format!("run id must be a number, not {id}")))?;
+/// One run.
+#[utoipa::path(get, path = "/api/tds/sync-runs/{id}", tag = "tds",
+    params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn sync_run(State(admin): Shared, Path(id): Path<String>) -> Answer<Run> {
+    let id: i64 = id.parse().map_err(|_| {
+        bad_request(format!(
+            "run id must be a number, not {}",
+            tds_core::fields::truncate(&id, 40)
+        ))
+    })?;
     match admin.store.run(id).await? {
-        Some(r) => Ok(Json(run_json(&r))),
-        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no sync run {id}"))),
+        Some(r) => Ok(Json(Run::from(&r))),
+        None => Err(not_found(format!("no sync run {id}"))),
     }
 }
 
-async fn queue(State(admin): Shared) -> Answer {
-    Ok(Json(
-        json!({"inbox": admin.inbox.stats().await?, "deadletter": admin.dead_letters.stats().await?}),
-    ))
+/// Depth and oldest message age of the inbox and its dead-letter queue (age null when unknown).
+#[utoipa::path(get, path = "/api/tds/queue", tag = "tds", responses((status = 200, body = Queues)))]
+async fn queue(State(admin): Shared) -> Answer<Queues> {
+    Ok(Json(queues(&admin).await?))
 }
 
 /// `?hours=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MetricsQuery {
+    /// The period, 1–720 hours back from now (default 24).
     hours: Option<i64>,
 }
 
-/// The seeds' monitoring figures over the last `hours` (1 to 720, default 24), from PostgreSQL:
-/// throughput per minute (webhooks applied and records synced), average sync time, error rate (failed
-/// runs of those finished) and Zoho API calls per hour (by sync runs), with the hourly series behind
-/// them for charts.
-async fn metrics(State(admin): Shared, Query(q): Query<MetricsQuery>) -> Answer {
+/// The seeds' monitoring figures over the last `hours`, from PostgreSQL: throughput per minute
+/// (webhooks applied and records synced), average sync time, error rate (failed runs of those
+/// finished) and Zoho API calls per hour (by sync runs), with the hourly series behind them.
+#[utoipa::path(get, path = "/api/tds/metrics", tag = "tds", params(MetricsQuery),
+    responses((status = 200, body = MetricsReport), (status = 400, body = ErrorBody)))]
+async fn metrics(State(admin): Shared, Query(q): Query<MetricsQuery>) -> Answer<MetricsReport> {
     let hours = q.hours.unwrap_or(24);
     if !(1..=720).contains(&hours) {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("hours must be from 1 to 720, not {hours}"),
-        ));
+        return Err(bad_request(format!(
+            "hours must be from 1 to 720, not {hours}"
+        )));
     }
     let to = chrono::Utc::now();
     let from = to - chrono::Duration::hours(hours);
-    let series = admin.store.activity(from).await?;
+    let series = admin.store.activity(from, None).await?;
     let total = |f: fn(&tds_store::ActivityHour) -> i64| series.iter().map(f).sum::<i64>();
     let (webhooks, records) = (total(|h| h.webhooks_applied), total(|h| h.records_synced));
     let (runs, failed) = (total(|h| h.runs_finished), total(|h| h.runs_failed));
     let (calls, ms) = (total(|h| h.api_calls), total(|h| h.duration_ms_sum));
     let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
     let minutes = (hours * 60) as f64;
-    Ok(Json(json!({
-        "from": from, "to": to, "hours": hours,
-        "throughput_per_minute": (webhooks + records) as f64 / minutes,
-        "webhooks_applied": webhooks, "records_synced": records,
-        "average_sync_ms": ratio(ms, runs),
-        "runs_finished": runs, "runs_failed": failed, "error_rate": ratio(failed, runs),
-        "api_calls": calls, "api_calls_per_hour": calls as f64 / hours as f64,
-        "series": series,
-    })))
+    Ok(Json(MetricsReport {
+        from,
+        to,
+        hours,
+        throughput_per_minute: (webhooks + records) as f64 / minutes,
+        webhooks_applied: webhooks,
+        records_synced: records,
+        average_sync_ms: ratio(ms, runs),
+        runs_finished: runs,
+        runs_failed: failed,
+        error_rate: ratio(failed, runs),
+        api_calls: calls,
+        api_calls_per_hour: calls as f64 / hours as f64,
+        series,
+    }))
 }
 
 /// `?limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LimitQuery {
+    /// How many to show, 1–10 (default 10).
     limit: Option<usize>,
 }
 
-async fn deadletter(State(admin): Shared, Query(q): Query<LimitQuery>) -> Answer {
+/// Dead letters (up to 10, without taking them), each with why it failed and what it was.
+#[utoipa::path(get, path = "/api/tds/deadletter", tag = "tds", params(LimitQuery),
+    responses((status = 200, body = DeadLetters)))]
+async fn deadletter(State(admin): Shared, Query(q): Query<LimitQuery>) -> Answer<DeadLetters> {
     let limit = q.limit.unwrap_or(10).clamp(1, 10);
-    let messages: Vec<Value> = admin
+    let messages = admin
         .dead_letters
         .peek(limit)
         .await?
         .into_iter()
         .map(|m| {
             let body: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
-            json!({"message_id": m.message_id, "receive_count": m.receive_count, "sent_at": m.sent_at,
-                   "reason": body.get("reason"), "failed_at": body.get("failed_at"),
-                   "original": body.get("original").cloned().unwrap_or(Value::String(m.body.clone()))})
+            let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_string);
+            DeadLetter {
+                reason: text("reason"),
+                failed_at: text("failed_at"),
+                original: body
+                    .get("original")
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(m.body.clone())),
+                message_id: m.message_id,
+                receive_count: m.receive_count,
+                sent_at: m.sent_at,
+            }
         })
         .collect();
-    Ok(Json(
-        json!({"messages": messages, "depth": admin.dead_letters.stats().await?.visible}),
-    ))
+    Ok(Json(DeadLetters {
+        messages,
+        depth: admin.dead_letters.stats().await?.visible,
+    }))
 }
 
-/// Body of `POST /api/tds/deadletter/retry`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetryBody {
-    #[serde(default)]
-    max: Option<usize>,
-}
-
-async fn deadletter_retry(State(admin): Shared, body: String) -> Answer {
-    let b: RetryBody = json_body(&body)?;
-    let moved = admin
-        .redrive
-        .redrive(b.max.unwrap_or(100).clamp(1, 10_000))
-        .await?;
-    Ok(Json(json!({"moved": moved})))
+/// Moves dead letters back to the inbox: those named, or up to `max` (default 100).
+#[utoipa::path(post, path = "/api/tds/deadletter/retry", tag = "tds", request_body = RetryRequest,
+    responses((status = 200, body = Retried), (status = 400, body = ErrorBody)))]
+async fn deadletter_retry(State(admin): Shared, body: String) -> Answer<Retried> {
+    let b: RetryRequest = json_body(&body)?;
+    let moved = match b.message_ids {
+        Some(_) if b.max.is_some() => {
+            return Err(bad_request("give message_ids or max, not both"));
+        }
+        Some(ids) if ids.is_empty() || ids.len() > 1000 => {
+            return Err(bad_request("message_ids must name 1 to 1000 messages"));
+        }
+        Some(ids) => admin.redrive.redrive_ids(&ids).await?,
+        None => {
+            admin
+                .redrive
+                .redrive(b.max.unwrap_or(100).clamp(1, 10_000))
+                .await?
+        }
+    };
+    Ok(Json(Retried { moved }))
 }
 
 /// A failure of an operation whose input was valid: Zoho (or the database) refused it for good
@@ -627,154 +823,228 @@ async fn known_org(admin: &Admin, org: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn stock_sync(State(admin): Shared, body: String) -> Answer {
+/// Polls stock now (the stock-poller's input).
+#[utoipa::path(post, path = "/api/tds/stock/sync", tag = "tds", request_body = StockRequest,
+    responses((status = 200, body = StockPolled), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn stock_sync(State(admin): Shared, body: String) -> Answer<StockPolled> {
     let input: Value = json_body(&body)?;
     let request = StockRequest::parse(&input).map_err(bad_request)?;
     known_org(&admin, request.org_id.as_deref()).await?;
     let reports = admin.poller.poll(&request).await.map_err(upstream)?;
-    Ok(Json(json!({"mode": request.mode, "reports": reports})))
+    Ok(Json(StockPolled {
+        mode: request.mode,
+        reports,
+    }))
 }
 
-async fn latest_report(admin: &Admin, org: &str) -> Result<Option<Value>, ApiError> {
-    Ok(admin.store.latest_comparison(org).await?)
-}
-
-async fn statistics_overview(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
-    let org = org_of(&admin, q.org_id)?;
-    let Some(r) = latest_report(&admin, &org).await? else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "no comparison yet: POST /api/tds/statistics/sync-differences".into(),
+/// The latest comparison report of an organisation (404 before the first).
+async fn latest_report(admin: &Admin, org: &str) -> Result<ComparisonReport, ApiError> {
+    let Some(stored) = admin.store.latest_comparison(org).await? else {
+        return Err(not_found(
+            "no comparison yet: POST /api/tds/statistics/sync-differences",
         ));
     };
-    let kinds: Vec<Value> = r["kinds"].as_array().cloned().unwrap_or_default().iter().map(|k| {
-        let diff = ["missing_locally", "deleted_in_zoho", "stale", "mismatched"]
-            .iter().map(|f| k[*f].as_array().map_or(0, Vec::len)).sum::<usize>();
-        json!({"kind": k["kind"], "zoho_total": k["zoho_total"], "local_total": k["local_total"], "differences": diff})
-    }).collect();
-    Ok(Json(
-        json!({"org_id": org, "report_id": r["report_id"], "match_pct": r["match_pct"],
-                   "health_score": r["health_score"], "severity": r["severity"], "kinds": kinds,
-                   "recommendations": r["recommendations"]}),
-    ))
-}
-
-async fn statistics_compare(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
-    let org = org_of(&admin, q.org_id)?;
-    latest_report(&admin, &org).await?.map(Json).ok_or_else(|| {
+    serde_json::from_value(stored).map_err(|e| {
+        tracing::error!(error = %e, "a stored comparison report does not read back");
         ApiError(
-            StatusCode::NOT_FOUND,
-            "no comparison yet: POST /api/tds/statistics/sync-differences".into(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the latest comparison report could not be read; details are in the logs".into(),
         )
     })
 }
 
+/// The latest comparison in short: match %, health score, severity band, per-kind differences.
+#[utoipa::path(get, path = "/api/tds/statistics/overview", tag = "statistics", params(OrgQuery),
+    responses((status = 200, body = StatisticsOverview), (status = 400, body = ErrorBody), (status = 404, description = "No comparison yet", body = ErrorBody)))]
+async fn statistics_overview(
+    State(admin): Shared,
+    Query(q): Query<OrgQuery>,
+) -> Answer<StatisticsOverview> {
+    let org = org_of(&admin, q.org_id)?;
+    let report = latest_report(&admin, &org).await?;
+    Ok(Json(StatisticsOverview::from(&report)))
+}
+
+/// The latest comparison report in full: every differing id by kind and category, heal actions,
+/// both sides' statistics.
+#[utoipa::path(get, path = "/api/tds/statistics/compare", tag = "statistics", params(OrgQuery),
+    responses((status = 200, body = ComparisonReport), (status = 400, body = ErrorBody), (status = 404, description = "No comparison yet", body = ErrorBody)))]
+async fn statistics_compare(
+    State(admin): Shared,
+    Query(q): Query<OrgQuery>,
+) -> Answer<ComparisonReport> {
+    let org = org_of(&admin, q.org_id)?;
+    Ok(Json(latest_report(&admin, &org).await?))
+}
+
+/// A statistics group of the latest comparison: both sides' figures.
+#[utoipa::path(get, path = "/api/tds/statistics/{group}", tag = "statistics",
+    params(("group" = String, Path, description = "items, customers, vendors, pricelists, stock or images"), OrgQuery),
+    responses((status = 200, body = GroupStatistics), (status = 400, body = ErrorBody), (status = 404, description = "No such group, or no comparison yet", body = ErrorBody)))]
 async fn statistics_group(
     State(admin): Shared,
     Path(group): Path<String>,
     Query(q): Query<OrgQuery>,
-) -> Answer {
+) -> Answer<GroupStatistics> {
     let key = match group.as_str() {
         "items" | "customers" | "vendors" | "stock" | "images" => group.clone(),
         "pricelists" => "price_lists".into(),
-        other => return Err(ApiError(StatusCode::NOT_FOUND, format!(
-            "no statistics group {other}: items, customers, vendors, pricelists, stock, images, overview, compare, history"))),
+        other => return Err(not_found(format!(
+            "no statistics group {}: items, customers, vendors, pricelists, stock, images, overview, compare, history",
+            tds_core::fields::truncate(other, 40)))),
     };
     let org = org_of(&admin, q.org_id)?;
-    let report = latest_report(&admin, &org).await?.ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "no statistics yet: POST /api/tds/statistics/sync-differences".into(),
-        )
-    })?;
-    Ok(Json(
-        json!({"org_id": org, "group": group, "statistics": report["statistics"][key.as_str()]}),
-    ))
+    let mut report = latest_report(&admin, &org).await?;
+    Ok(Json(GroupStatistics {
+        org_id: org,
+        group,
+        statistics: report.statistics.remove(&key),
+    }))
 }
 
 /// `?entity=&limit=&org_id=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Organisation.
     org_id: Option<String>,
+    /// One entity group.
     entity: Option<String>,
+    /// How many, 1–1000 (default 50).
     limit: Option<i64>,
 }
 
-async fn statistics_history(State(admin): Shared, Query(q): Query<HistoryQuery>) -> Answer {
+/// Statistics snapshots of both sides, newest first.
+#[utoipa::path(get, path = "/api/tds/statistics/history", tag = "statistics", params(HistoryQuery),
+    responses((status = 200, body = History), (status = 400, body = ErrorBody)))]
+async fn statistics_history(
+    State(admin): Shared,
+    Query(q): Query<HistoryQuery>,
+) -> Answer<History> {
     let org = org_of(&admin, q.org_id)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let history = admin
         .store
         .statistics_history(&org, q.entity.as_deref(), limit)
         .await?;
-    Ok(Json(json!({"org_id": org, "history": history})))
+    Ok(Json(History {
+        org_id: org,
+        history,
+    }))
 }
 
-async fn sync_differences(State(admin): Shared, body: String) -> Answer {
+/// Compares Zoho with PostgreSQL record by record now and (unless `heal` is false or `dry_run`
+/// true) heals what differs.
+#[utoipa::path(post, path = "/api/tds/statistics/sync-differences", tag = "statistics", request_body = CompareRequest,
+    responses((status = 200, body = Compared), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn sync_differences(State(admin): Shared, body: String) -> Answer<Compared> {
     let input: Value = json_body(&body)?;
     let request = CompareRequest::parse(&input).map_err(bad_request)?;
     known_org(&admin, request.org_id.as_deref()).await?;
     let reports = admin.comparator.compare(&request).await.map_err(upstream)?;
-    Ok(Json(json!({"reports": reports})))
+    Ok(Json(Compared { reports }))
 }
 
-async fn bff_status(State(admin): Shared) -> Answer {
+/// The mobile summary: ok, inbox and dead letters, the last run.
+#[utoipa::path(get, path = "/api/bff/tds/status", tag = "bff", responses((status = 200, body = BffStatus)))]
+async fn bff_status(State(admin): Shared) -> Answer<BffStatus> {
     let last = admin.store.recent_runs(None, 1).await?.into_iter().next();
     let dlq = admin.dead_letters.stats().await?.visible;
     let inbox = admin.inbox.stats().await?;
-    Ok(Json(
-        json!({"ok": dlq == 0 && last.as_ref().is_none_or(|r| r.status != tds_store::RunStatus::Failed),
-                   "inbox": inbox.visible + inbox.in_flight, "deadletter": dlq,
-                   "last_sync": last.map(|r| json!({"entity": r.entity, "status": r.status.as_str(), "at": r.started_at}))}),
-    ))
+    Ok(Json(BffStatus {
+        ok: dlq == 0
+            && last
+                .as_ref()
+                .is_none_or(|r| r.status != tds_store::RunStatus::Failed),
+        inbox: inbox.visible + inbox.in_flight,
+        deadletter: dlq,
+        last_sync: last.map(|r| BffLastSync {
+            entity: r.entity,
+            status: r.status,
+            at: r.started_at,
+        }),
+    }))
 }
 
-async fn bff_recent(State(admin): Shared) -> Answer {
-    let runs: Vec<Value> = admin.store.recent_runs(None, 5).await?.iter().map(|r| {
-        json!({"id": r.id, "entity": r.entity, "mode": r.mode, "status": r.status.as_str(), "changed": r.counts.changed})
-    }).collect();
-    Ok(Json(json!({"runs": runs})))
+/// The 5 most recent runs, for the mobile app.
+#[utoipa::path(get, path = "/api/bff/tds/recent", tag = "bff", responses((status = 200, body = BffRecent)))]
+async fn bff_recent(State(admin): Shared) -> Answer<BffRecent> {
+    let runs = admin.store.recent_runs(None, 5).await?;
+    Ok(Json(BffRecent {
+        runs: runs
+            .into_iter()
+            .map(|r| BffRun {
+                id: r.id,
+                entity: r.entity,
+                mode: r.mode,
+                status: r.status,
+                changed: r.counts.changed,
+            })
+            .collect(),
+    }))
 }
 
-async fn alerts(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+/// The organisation's 100 most recent alerts, open and resolved.
+#[utoipa::path(get, path = "/api/tds/alerts", tag = "tds", params(OrgQuery),
+    responses((status = 200, body = Alerts), (status = 400, body = ErrorBody)))]
+async fn alerts(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer<Alerts> {
     let org = org_of(&admin, q.org_id)?;
     let alerts = admin.store.alerts(&org, 100).await?;
-    Ok(Json(json!({"org_id": org, "alerts": alerts})))
+    Ok(Json(Alerts {
+        org_id: org,
+        alerts,
+    }))
 }
 
-async fn cursors(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer {
+/// The incremental cursor of each kind that has one.
+#[utoipa::path(get, path = "/api/tds/cursors", tag = "tds", params(OrgQuery),
+    responses((status = 200, body = Cursors), (status = 400, body = ErrorBody)))]
+async fn cursors(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer<Cursors> {
     let org = org_of(&admin, q.org_id)?;
-    let mut out = serde_json::Map::new();
+    let mut cursors = std::collections::BTreeMap::new();
     for kind in EntityKind::ALL {
         if let Some(c) = admin.store.cursor(&org, kind).await? {
-            out.insert(kind.as_str().into(), json!({"time": c.time, "id": c.id}));
+            cursors.insert(kind.as_str().to_string(), CursorView::from(c));
         }
     }
-    Ok(Json(json!({"org_id": org, "cursors": out})))
+    Ok(Json(Cursors {
+        org_id: org,
+        cursors,
+    }))
 }
 
-async fn organizations(State(admin): Shared) -> Answer {
-    Ok(Json(
-        json!({"organizations": admin.runner.zoho().org_ids()}),
-    ))
+/// The configured organisations.
+#[utoipa::path(get, path = "/api/tds/organizations", tag = "tds", responses((status = 200, body = Organizations)))]
+async fn organizations(State(admin): Shared) -> Answer<Organizations> {
+    Ok(Json(Organizations {
+        organizations: admin.runner.zoho().org_ids(),
+    }))
 }
 
+/// One stored record (live or tombstoned).
+#[utoipa::path(get, path = "/api/tds/entities/{kind}/{id}", tag = "tds",
+    params(("kind" = tds_core::EntityKind, Path, description = "Entity kind"), ("id" = String, Path, description = "Zoho id"), OrgQuery),
+    responses((status = 200, body = EntityRow), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn entity(
     State(admin): Shared,
     Path((kind, id)): Path<(String, String)>,
     Query(q): Query<OrgQuery>,
-) -> Answer {
+) -> Answer<EntityRow> {
     let kind: EntityKind = kind.parse().map_err(|e| bad_request(format!("{e}")))?;
     let org = org_of(&admin, q.org_id)?;
     match admin.store.get(kind, &org, &id).await? {
-        Some(row) => Ok(Json(
-            json!({"org_id": org, "kind": kind, "zoho_id": row.zoho_id,
-            "last_modified_time": row.last_modified_time, "deleted_at": row.deleted_at,
-            "synced_at": row.synced_at, "record": row.record}),
-        )),
-        None => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no {kind} {id} in organisation {org}"),
-        )),
+        Some(row) => Ok(Json(EntityRow {
+            org_id: org,
+            kind,
+            zoho_id: row.zoho_id,
+            last_modified_time: row.last_modified_time,
+            deleted_at: row.deleted_at,
+            synced_at: row.synced_at,
+            record: row.record,
+        })),
+        None => Err(not_found(format!(
+            "no {kind} {} in organisation {org}",
+            tds_core::fields::truncate(&id, 40)
+        ))),
     }
 }

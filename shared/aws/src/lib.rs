@@ -391,9 +391,55 @@ impl SqsRedrive {
         }
         Ok(moved)
     }
+
+    /// Moves the dead letters with these ids: receives the queue through (each receive hides what
+    /// it got, so the next one sees further), moves the chosen ones (sent to the source before they
+    /// are deleted) and makes the others visible again.
+    pub async fn redrive_chosen(&self, ids: &[String]) -> Result<usize, PortError> {
+        let mut moved = 0;
+        let mut others = Vec::new();
+        let mut outcome = Ok(());
+        while moved < ids.len() {
+            let batch = match self.dead_letter.receive(10).await {
+                Ok(batch) if !batch.is_empty() => batch,
+                Ok(_) => break,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            for m in batch {
+                if !ids.contains(&m.message_id) {
+                    others.push(m.receipt_handle);
+                    continue;
+                }
+                match self.source.send(m.body).await {
+                    Ok(_) => {
+                        self.dead_letter.delete(&m.receipt_handle).await?;
+                        moved += 1;
+                    }
+                    Err(e) => {
+                        others.push(m.receipt_handle);
+                        outcome = Err(e);
+                    }
+                }
+            }
+            if outcome.is_err() {
+                break;
+            }
+        }
+        for handle in &others {
+            self.dead_letter.release(handle, Duration::ZERO).await?;
+        }
+        outcome.map(|()| moved)
+    }
 }
 
 impl Redrive for SqsRedrive {
+    fn redrive_ids<'a>(&'a self, ids: &'a [String]) -> PortFuture<'a, usize> {
+        Box::pin(self.redrive_chosen(ids))
+    }
+
     /// Fewer than the queue holds: moved by hand, exactly `max`. All of them: one
     /// `StartMessageMoveTask` (SQS moves the whole queue; the count is the depth when it started),
     /// or by hand where the task is unavailable (moto, older regions). A task already running is

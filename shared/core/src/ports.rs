@@ -68,7 +68,7 @@ pub struct ReceivedMessage {
 }
 
 /// Queue depth, for health and the admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueStats {
     /// Messages ready to receive.
     pub visible: u64,
@@ -102,6 +102,9 @@ pub trait Queue: Send + Sync {
 pub trait Redrive: Send + Sync {
     /// Moves up to `max` messages from the dead-letter queue to the source; returns how many moved.
     fn redrive(&self, max: usize) -> PortFuture<'_, usize>;
+    /// Moves the dead letters with these message ids (as [`Queue::peek`] shows them) back to the
+    /// source; ids no longer in the dead-letter queue are skipped. Returns how many moved.
+    fn redrive_ids<'a>(&'a self, ids: &'a [String]) -> PortFuture<'a, usize>;
 }
 
 /// A domain event (EventBridge: source `tds`, detail-type, detail).

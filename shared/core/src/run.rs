@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// How a sync lists a kind: every record, or what changed since the cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     /// Every record, whatever the cursor says.
@@ -28,7 +28,7 @@ impl SyncMode {
 }
 
 /// What a stock poll covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StockMode {
     /// Items changed since the stock cursor (all items when there is none yet).
@@ -109,6 +109,41 @@ impl Serialize for RunMode {
     }
 }
 
+impl<'de> Deserialize<'de> for RunMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl RunMode {
+    /// Every mode a run can have.
+    pub fn all() -> impl Iterator<Item = RunMode> {
+        [
+            RunMode::Sync(SyncMode::Full),
+            RunMode::Sync(SyncMode::Incremental),
+            RunMode::Heal,
+        ]
+        .into_iter()
+        .chain(StockMode::ALL.into_iter().map(RunMode::Stock))
+    }
+}
+
+/// In the admin API's OpenAPI document: one of the stored names.
+impl utoipa::PartialSchema for RunMode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(RunMode::all().map(RunMode::as_str)))
+            .description(Some(
+                "How a run lists: a sync's mode, a heal, or a stock poll's mode.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RunMode {}
+
 /// A text that names no run mode, or no trigger; its message lists the valid names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {given:?}; valid: {valid}")]
@@ -125,15 +160,8 @@ impl FromStr for RunMode {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [
-            RunMode::Sync(SyncMode::Full),
-            RunMode::Sync(SyncMode::Incremental),
-            RunMode::Heal,
-        ]
-        .into_iter()
-        .chain(StockMode::ALL.into_iter().map(RunMode::Stock));
         let mut valid = Vec::new();
-        for mode in all {
+        for mode in RunMode::all() {
             if mode.as_str() == s {
                 return Ok(mode);
             }
@@ -148,7 +176,7 @@ impl FromStr for RunMode {
 }
 
 /// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// An EventBridge schedule (or `tds up`'s own scheduler).

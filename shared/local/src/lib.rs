@@ -283,13 +283,35 @@ impl Redrive for LocalRedrive {
                 let n = max.min(inner.messages.len());
                 inner.messages.drain(..n).collect()
             };
-            let count = moved.len();
-            for m in moved {
-                // A redriven message starts over: its receive count is reset, as SQS does.
-                self.source.push(m.body, 0, m.sent_at);
-            }
-            Ok(count)
+            Ok(self.send_back(moved))
         })
+    }
+
+    fn redrive_ids<'a>(&'a self, ids: &'a [String]) -> PortFuture<'a, usize> {
+        Box::pin(async move {
+            let moved: Vec<Stored> = {
+                let mut inner = self.dead_letter.lock();
+                let (chosen, kept): (Vec<Stored>, Vec<Stored>) =
+                    std::mem::take(&mut inner.messages)
+                        .into_iter()
+                        .partition(|m| ids.contains(&m.id));
+                inner.messages = kept.into();
+                chosen
+            };
+            Ok(self.send_back(moved))
+        })
+    }
+}
+
+impl LocalRedrive {
+    /// Puts dead letters back on the source; how many.
+    fn send_back(&self, moved: Vec<Stored>) -> usize {
+        let count = moved.len();
+        for m in moved {
+            // A redriven message starts over: its receive count is reset, as SQS does.
+            self.source.push(m.body, 0, m.sent_at);
+        }
+        count
     }
 }
 

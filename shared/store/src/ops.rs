@@ -81,7 +81,9 @@ pub async fn ensure_database(server_url: &str, name: &str) -> Result<(), StoreEr
 }
 
 /// One hour of activity ([`Store::activity`]).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct ActivityHour {
     /// The hour's start.
     pub hour: DateTime<Utc>,
@@ -101,18 +103,25 @@ pub struct ActivityHour {
 
 impl Store {
     /// Activity per hour from `since` to now (every hour present, idle ones with zeros): webhooks
-    /// applied, and the sync runs that finished with their records, failures, API calls and time.
-    pub async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ActivityHour>, StoreError> {
+    /// applied, and the sync runs that finished with their records, failures, API calls and time;
+    /// of one organisation, or of all when `org_id` is `None`.
+    pub async fn activity(
+        &self,
+        since: DateTime<Utc>,
+        org_id: Option<&str>,
+    ) -> Result<Vec<ActivityHour>, StoreError> {
         sqlx::query_as(
             "WITH hours AS (
                  SELECT generate_series(date_trunc('hour', $1::timestamptz), date_trunc('hour', now()),
                                         interval '1 hour') AS hour),
              w AS (SELECT date_trunc('hour', processed_at) AS hour, count(*) AS n
-                   FROM tds_webhook_receipts WHERE processed_at >= $1 GROUP BY 1),
+                   FROM tds_webhook_receipts WHERE processed_at >= $1 AND ($2::text IS NULL OR org_id = $2)
+                   GROUP BY 1),
              r AS (SELECT date_trunc('hour', finished_at) AS hour, count(*) AS runs,
                           count(*) FILTER (WHERE status = 'failed') AS failed, sum(fetched) AS fetched,
                           sum(api_calls) AS calls, sum(coalesce(duration_ms, 0)) AS ms
-                   FROM tds_sync_runs WHERE finished_at >= $1 GROUP BY 1)
+                   FROM tds_sync_runs WHERE finished_at >= $1 AND ($2::text IS NULL OR org_id = $2)
+                   GROUP BY 1)
              SELECT hours.hour, coalesce(w.n, 0) AS webhooks_applied,
                     coalesce(r.fetched, 0)::bigint AS records_synced, coalesce(r.runs, 0) AS runs_finished,
                     coalesce(r.failed, 0) AS runs_failed, coalesce(r.calls, 0)::bigint AS api_calls,
@@ -121,6 +130,7 @@ impl Store {
              ORDER BY hours.hour",
         )
         .bind(since)
+        .bind(org_id)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("activity"))

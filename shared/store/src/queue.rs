@@ -250,4 +250,23 @@ impl Redrive for PgRedrive {
             Ok(usize::try_from(moved).unwrap_or(usize::MAX))
         })
     }
+
+    fn redrive_ids<'a>(&'a self, ids: &'a [String]) -> PortFuture<'a, usize> {
+        Box::pin(async move {
+            // Message ids are row ids; anything else cannot be one of this queue's.
+            let ids: Vec<i64> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+            let moved = sqlx::query(
+                "UPDATE tds_queue_messages SET queue = $2, receive_count = 0, visible_at = clock_timestamp()
+                 WHERE queue = $1 AND id = ANY($3)",
+            )
+            .bind(&self.dead_letter.name)
+            .bind(&self.source.name)
+            .bind(&ids)
+            .execute(self.dead_letter.store.pool())
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+            Ok(usize::try_from(moved).unwrap_or(usize::MAX))
+        })
+    }
 }

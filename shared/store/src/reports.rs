@@ -60,7 +60,9 @@ impl AlertSeverity {
 }
 
 /// An alert as stored.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct AlertRow {
     /// Row id.
     pub id: i64,
@@ -85,7 +87,9 @@ struct OpenAlert {
 }
 
 /// One statistics snapshot of one side.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct HistoryRow {
     /// Row id.
     pub id: i64,
@@ -153,7 +157,8 @@ impl Store {
     /// The newest comparison report of an organisation, as recorded.
     pub async fn latest_comparison(&self, org_id: &str) -> Result<Option<Value>, StoreError> {
         sqlx::query_scalar(
-            "SELECT report FROM tds_comparison_reports WHERE org_id = $1 ORDER BY id DESC LIMIT 1",
+            "SELECT report || jsonb_build_object('report_id', id) FROM tds_comparison_reports
+             WHERE org_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(org_id)
         .fetch_optional(&self.pool)

@@ -11,7 +11,10 @@ use tds_core::{EntityKind, RunMode, Trigger};
 use crate::{Store, StoreError};
 
 /// How a run ended (or that it has not yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Still going.
     Running,
@@ -233,7 +236,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM tds_sync_runs
              WHERE ($1::text IS NULL OR org_id = $1) AND ($2::text IS NULL OR entity = $2)
-               AND ($3::text IS NULL OR status = $3)
+               AND ($3::text IS NULL OR status = $3) AND ($6::text IS NULL OR mode = $6)
              ORDER BY id DESC LIMIT $4 OFFSET $5"
         ))
         .bind(filter.org_id.as_deref())
@@ -241,9 +244,23 @@ impl Store {
         .bind(filter.status.map(RunStatus::as_str))
         .bind(limit)
         .bind(offset)
+        .bind(filter.mode.map(RunMode::as_str))
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("read sync runs"))?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// The newest completed run of each entity of an organisation (entity order).
+    pub async fn last_successes(&self, org_id: &str) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT ON (entity) {RUN_COLUMNS} FROM tds_sync_runs
+             WHERE org_id = $1 AND status = 'completed' ORDER BY entity, id DESC"
+        ))
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read the last successful runs"))?;
         rows.iter().map(run_from_row).collect()
     }
 
@@ -449,4 +466,6 @@ pub struct RunFilter {
     pub entity: Option<String>,
     /// Run status.
     pub status: Option<RunStatus>,
+    /// Run mode.
+    pub mode: Option<RunMode>,
 }

@@ -36,7 +36,7 @@ pub struct ZohoKey {
 }
 
 /// How one kind differs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KindDiff {
     /// Entity kind (`item_stock`, `price_book_rate` and `item_image` for the field comparisons).
     pub kind: String,
@@ -78,7 +78,19 @@ impl KindDiff {
 }
 
 /// A severity band of a match percentage: ≥ 99 perfect, ≥ 95 good, ≥ 90 warning, below critical.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// ≥ 99 %.
@@ -241,7 +253,7 @@ pub fn diff_values<V: PartialEq>(
 }
 
 /// What a comparison is asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareRequest {
     /// One organisation; every configured one when absent.
@@ -307,7 +319,7 @@ pub fn default_threshold(kind: EntityKind) -> usize {
 }
 
 /// A finished comparison of one organisation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComparisonReport {
     /// Row id in `tds_comparison_reports` (absent for dry runs? no: dry runs are recorded too).
     pub report_id: i64,
@@ -334,7 +346,7 @@ pub struct ComparisonReport {
 }
 
 /// What healing did (or would do) for one kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealAction {
     /// Kind.
     pub kind: String,

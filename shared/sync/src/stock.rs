@@ -31,7 +31,7 @@ use tracing::Instrument;
 pub use tds_core::StockMode;
 
 /// A poll request (the EventBridge schedule's input, or a manual invocation).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockRequest {
     /// The mode.
@@ -80,7 +80,7 @@ impl StockRequest {
 }
 
 /// What one organisation's poll did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockReport {
     /// Organisation.
     pub org_id: String,
