@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every check and test of TDS on a fresh machine (README: "Test it").
-# It installs what the tests need (a cached Python venv with cfn-lint and moto), makes sure PostgreSQL
+# It installs what the tests need (a cached Python venv with cfn-lint and moto; the distribution's
+# chromium and chromium-driver for the dashboard's browser tests), makes sure PostgreSQL
 # on 127.0.0.1:5432 is up, then runs: cargo fmt --check, cargo clippy -D warnings, the template lint
 # (as written and expanded by aws-sam-translator), and cargo test for the whole workspace.
 # Tests create and drop their own databases on that server.
@@ -46,6 +47,14 @@ if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
+
+# --- Chromium for the dashboard's browser tests: the distribution's packages, nothing else ----------
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  step "installing the distribution's chromium and chromium-driver"
+  as_root=(); [[ "$(id -u)" -ne 0 ]] && as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium chromium-driver
+fi
 
 # --- PostgreSQL -------------------------------------------------------------------------------------
 pg_host_port="${DATABASE_URL#*@}"; pg_host_port="${pg_host_port%%/*}"

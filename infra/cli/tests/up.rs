@@ -3,6 +3,8 @@
 //! simulator, and, killed in the middle of a sync and started again, finishes with nothing lost.
 #![allow(clippy::unwrap_used)]
 
+mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
