@@ -4,11 +4,22 @@
 //! Exit codes scripts can rely on: 0 done (healthy), 1 the operation failed or TDS is unhealthy,
 //! 2 bad usage, 3 degraded, 4 the API or the database cannot be reached.
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tds_core::EntityKind;
+use tds_admin::api::{
+    Compared, DeadLetters, ErrorBody, GroupStatistics, Health, HealthLevel, Retried, RetryRequest,
+    Run, StatisticsOverview, StockPolled, SyncRequest, SyncStarted,
+};
+use tds_core::{EntityKind, StockMode, SyncMode};
+use tds_store::RunStatus;
+use tds_sync::compare::{CompareRequest, ComparisonReport};
+use tds_sync::stock::StockRequest;
 
 /// A command's failure: exit code and message.
 #[derive(Debug)]
@@ -16,6 +27,23 @@ pub struct Exit(pub u8, pub String);
 
 fn usage(message: impl Into<String>) -> Exit {
     Exit(2, message.into())
+}
+
+/// Options every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Client {
+    /// The admin API [default: TDS_API_URL, else http://127.0.0.1:8080].
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// The admin token [default: TDS_ADMIN_TOKEN; `tds up` prints it].
+    #[arg(long, value_name = "T")]
+    token: Option<String>,
+    /// Sign requests with AWS credentials (the admin API on AWS; as TDS_API_AUTH=aws-iam).
+    #[arg(long)]
+    aws_iam: bool,
+    /// Print the API's answer as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// How requests prove who sends them.
@@ -26,95 +54,31 @@ enum Auth {
     AwsIam(crate::sigv4::Signer),
 }
 
-/// Flags every client command takes.
+/// Where and how a client command calls.
 struct Common {
     api: String,
     auth: Auth,
     json: bool,
 }
 
-/// Splits `--flag value` / `--switch` arguments; positional ones are returned in order.
-struct Args {
-    positional: Vec<String>,
-    flags: Vec<(String, Option<String>)>,
-}
-
-const SWITCHES: [&str; 8] = [
-    "--json",
-    "--aws-iam",
-    "--wait",
-    "--detailed",
-    "--sync",
-    "--dry-run",
-    "--low-stock",
-    "--yes",
-];
-
-impl Args {
-    fn parse(args: &[String]) -> Result<Args, Exit> {
-        let mut out = Args {
-            positional: Vec::new(),
-            flags: Vec::new(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if SWITCHES.contains(&a.as_str()) {
-                out.flags.push((a.clone(), None));
-            } else if a.starts_with("--") {
-                let v = it
-                    .next()
-                    .ok_or_else(|| usage(format!("{a} needs a value")))?;
-                out.flags.push((a.clone(), Some(v.clone())));
-            } else {
-                out.positional.push(a.clone());
-            }
-        }
-        Ok(out)
-    }
-
-    fn value(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.flags.iter().any(|(k, _)| k == name)
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), Exit> {
-        for (k, _) in &self.flags {
-            if !allowed.contains(&k.as_str())
-                && !["--api", "--token", "--json", "--aws-iam"].contains(&k.as_str())
-            {
-                return Err(usage(format!(
-                    "unknown option {k}; this command takes {}",
-                    allowed.join(" ")
-                )));
-            }
-        }
-        Ok(())
-    }
-
+impl Client {
     /// `--api`/`TDS_API_URL`, and the credentials: `--aws-iam` (or `TDS_API_AUTH=aws-iam`, or an
     /// execute-api URL with no token given) signs with AWS credentials; else the bearer token from
     /// `--token`/`TDS_ADMIN_TOKEN`.
     async fn common(&self) -> Result<Common, Exit> {
         let api = self
-            .value("--api")
-            .map(str::to_string)
+            .api
+            .clone()
             .or_else(|| std::env::var("TDS_API_URL").ok())
             .unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let api = api.trim_end_matches('/').to_string();
         let token = self
-            .value("--token")
-            .map(str::to_string)
+            .token
+            .clone()
             .or_else(|| std::env::var("TDS_ADMIN_TOKEN").ok())
             .filter(|t| !t.is_empty());
         let iam = match std::env::var("TDS_API_AUTH").ok().as_deref() {
-            _ if self.has("--aws-iam") => true,
+            _ if self.aws_iam => true,
             Some("aws-iam") => true,
             Some("token") | Some("") | None => {
                 token.is_none() && crate::sigv4::region_of(&api).is_some()
@@ -142,30 +106,83 @@ impl Args {
         Ok(Common {
             api,
             auth,
-            json: self.has("--json"),
+            json: self.json,
         })
     }
 }
 
-fn entity(name: &str) -> Result<String, Exit> {
+/// An entity kind's name as the API takes it, or `all` (the value parser of `<ENTITY>`/`--entity`).
+fn entity(name: &str) -> Result<String, String> {
     if name == "all" {
         return Ok(name.into());
     }
     name.parse::<EntityKind>()
         .map(|k| k.as_str().to_string())
-        .map_err(|e| usage(format!("{e} (or `all`)")))
+        .map_err(|e| format!("{e} (or `all`)"))
 }
 
-async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Result<Value, Exit> {
+/// A number of stock units (`tds stock --threshold`).
+fn number(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| format!("must be a number, not {s:?}"))
+}
+
+/// A count of differences (`tds compare --threshold`).
+fn whole(s: &str) -> Result<usize, String> {
+    s.parse()
+        .map_err(|_| format!("must be a whole number of differences, not {s:?}"))
+}
+
+/// An answer: typed for the command, and as sent, for `--json`.
+struct Answer<T> {
+    typed: T,
+    raw: Value,
+}
+
+/// API Gateway's own refusals (`{"message": "Forbidden"}`), which are not the admin API's [`ErrorBody`].
+#[derive(Deserialize)]
+struct GatewayMessage {
+    message: String,
+}
+
+/// What an error answer says: its [`ErrorBody`], a gateway's message, or its text.
+fn error_text(bytes: &[u8]) -> Option<String> {
+    if let Ok(ErrorBody { error }) = serde_json::from_slice(bytes) {
+        return Some(error);
+    }
+    if let Ok(GatewayMessage { message }) = serde_json::from_slice(bytes) {
+        return Some(message);
+    }
+    let text = String::from_utf8_lossy(bytes).trim().to_string();
+    (!text.is_empty()).then(|| text.chars().take(300).collect())
+}
+
+async fn get<T: DeserializeOwned>(c: &Common, path: &str) -> Result<Answer<T>, Exit> {
+    send(c, "GET", path, Vec::new()).await
+}
+
+async fn post<T: DeserializeOwned>(
+    c: &Common,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<Answer<T>, Exit> {
+    let body = serde_json::to_vec(body).map_err(|e| Exit(1, e.to_string()))?;
+    send(c, "POST", path, body).await
+}
+
+async fn send<T: DeserializeOwned>(
+    c: &Common,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Answer<T>, Exit> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| Exit(1, e.to_string()))?;
     let url = format!("{}{path}", c.api);
-    let body = match method {
-        "POST" => serde_json::to_vec(&body.unwrap_or(json!({}))).unwrap_or_default(),
-        _ => Vec::new(),
-    };
     let mut req = match method {
         "POST" => client.post(&url).header("content-type", "application/json"),
         _ => client.get(&url),
@@ -185,7 +202,7 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
     if method == "POST" {
         req = req.body(body);
     }
-    let resp = req.send().await.map_err(|e| {
+    let unreachable = |e: reqwest::Error| {
         Exit(
             4,
             format!(
@@ -193,18 +210,31 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
                 c.api
             ),
         )
-    })?;
+    };
+    let resp = req.send().await.map_err(unreachable)?;
     let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let bytes = resp.bytes().await.map_err(unreachable)?;
+    let answer = || -> Result<Answer<T>, Exit> {
+        let typed = serde_json::from_slice(&bytes).map_err(|e| {
+            Exit(
+                1,
+                format!(
+                    "the admin API's answer to {method} {path} is not what this tds reads ({e})"
+                ),
+            )
+        })?;
+        let raw = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer { typed, raw })
+    };
     match status.as_u16() {
-        200..=299 => Ok(body),
+        200..=299 => answer(),
         // Health answers 503 when unhealthy: that is an answer, not a failure to call.
-        503 if path == "/api/tds/health" => Ok(body),
+        503 if path == "/api/tds/health" => answer(),
         401 => Err(Exit(
             1,
             format!(
                 "the admin API refused the token: {}",
-                body["error"].as_str().unwrap_or("401")
+                error_text(&bytes).unwrap_or_else(|| "401".into())
             ),
         )),
         // API Gateway's IAM authorizer: a bad signature or a principal without execute-api:Invoke.
@@ -213,20 +243,14 @@ async fn call(c: &Common, method: &str, path: &str, body: Option<Value>) -> Resu
             format!(
                 "the admin API refused the request (403 {}); the caller needs execute-api:Invoke on it \
                  (the stack's AdminApiInvokePolicy) and valid AWS credentials",
-                body["message"]
-                    .as_str()
-                    .or(body["error"].as_str())
-                    .unwrap_or("Forbidden")
+                error_text(&bytes).unwrap_or_else(|| "Forbidden".into())
             ),
         )),
         // 400: the request was wrong (bad usage); 404 and the rest: there is nothing to show, or
         // the operation failed.
         code => Err(Exit(
             if code == 400 { 2 } else { 1 },
-            body["error"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("HTTP {code}")),
+            error_text(&bytes).unwrap_or_else(|| format!("HTTP {code}")),
         )),
     }
 }
@@ -278,80 +302,144 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn run_rows(runs: &[Value]) -> Vec<Vec<String>> {
+/// A figure as its JSON shows it (`100.0`, not `100`).
+fn figure(x: f64) -> String {
+    text(&Value::from(x))
+}
+
+/// An optional value, `-` when absent.
+fn or_dash(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+fn run_rows(runs: &[Run]) -> Vec<Vec<String>> {
     runs.iter()
         .map(|r| {
-            [
-                "id",
-                "entity",
-                "mode",
-                "status",
-                "fetched",
-                "changed",
-                "api_calls",
-                "duration_ms",
+            vec![
+                r.id.to_string(),
+                r.entity.clone(),
+                r.mode.to_string(),
+                r.status.as_str().to_string(),
+                r.fetched.to_string(),
+                r.changed.to_string(),
+                r.api_calls.to_string(),
+                or_dash(r.duration_ms),
             ]
-            .iter()
-            .map(|k| text(&r[*k]))
-            .collect()
         })
         .collect()
 }
 
-/// `tds sync <entity|all> [--mode full|incremental] [--wait]`.
-pub async fn sync(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&["--mode", "--wait", "--org"])?;
-    let c = a.common().await?;
-    let target = a
-        .positional
-        .first()
-        .ok_or_else(|| usage("tds sync <entity|all> [--mode full|incremental] [--wait]"))?;
-    let target = entity(target)?;
-    let mode = a.value("--mode").unwrap_or("incremental");
-    if !["full", "incremental"].contains(&mode) {
-        return Err(usage(format!(
-            "--mode must be full or incremental, not {mode}"
-        )));
+/// `--mode` of `tds sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncModeArg {
+    /// Every record, whatever the cursor says.
+    Full,
+    /// What changed since the cursor.
+    Incremental,
+}
+
+impl From<SyncModeArg> for SyncMode {
+    fn from(m: SyncModeArg) -> SyncMode {
+        match m {
+            SyncModeArg::Full => SyncMode::Full,
+            SyncModeArg::Incremental => SyncMode::Incremental,
+        }
     }
-    let mut body = json!({"entities": [target], "mode": mode});
-    if let Some(org) = a.value("--org") {
-        body["org_id"] = json!(org);
+}
+
+/// `tds sync <entity|all> [--mode full|incremental] [--wait] [--org ID]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncArgs {
+    /// Entity kind (item, contact, sales_order, ...) or `all`.
+    #[arg(value_name = "ENTITY", value_parser = entity)]
+    target: String,
+    /// Full or incremental.
+    #[arg(long, value_enum, default_value_t = SyncModeArg::Incremental)]
+    mode: SyncModeArg,
+    /// Follow the runs until they finish, then show them (exit 1 if one failed).
+    #[arg(long)]
+    wait: bool,
+    /// One organisation [default: every configured one].
+    #[arg(long, value_name = "ID")]
+    org: Option<String>,
+    #[command(flatten)]
+    client: Client,
+}
+
+/// Progress of `tds sync --wait` on stderr: a bar redrawn in place on a terminal, else one plain
+/// line each time another run finishes.
+struct Progress {
+    terminal: bool,
+    last: Option<usize>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            last: None,
+        }
     }
-    let started = call(&c, "POST", "/api/tds/sync", Some(body)).await?;
-    let ids: Vec<i64> = started["run_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_i64).collect())
-        .unwrap_or_default();
-    if !a.has("--wait") {
-        emit(&c, &started, |out| {
+
+    fn show(&mut self, done: usize, total: usize, fetched: i64) {
+        if self.terminal {
+            let width = 30;
+            let filled = (done * width).checked_div(total).unwrap_or(width);
+            eprint!(
+                "\r[{}{}] {done}/{total} runs, {fetched} records   ",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+            );
+        } else if self.last != Some(done) {
+            eprintln!("{done}/{total} runs finished, {fetched} records");
+        }
+        self.last = Some(done);
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
+
+/// `tds sync`.
+pub async fn sync(a: SyncArgs) -> Result<(), Exit> {
+    let c = a.client.common().await?;
+    let request = SyncRequest {
+        org_id: a.org.clone(),
+        entity: None,
+        entities: Some(vec![a.target.clone()]),
+        mode: a.mode.into(),
+    };
+    let started: Answer<SyncStarted> = post(&c, "/api/tds/sync", &request).await?;
+    let ids = started.typed.run_ids.clone();
+    let mode = started.typed.mode.as_str();
+    if !a.wait {
+        emit(&c, &started.raw, |out| {
             let _ = writeln!(out, "started {} run(s): {ids:?} ({mode}); follow with `tds sync ... --wait` or GET /api/tds/sync-runs", ids.len());
         });
         return Ok(());
     }
     // Progress until every run finished.
     let deadline = Instant::now() + Duration::from_secs(3600);
-    let mut runs = Vec::new();
+    let mut progress = Progress::new();
+    let (mut runs, mut raw) = (Vec::new(), Vec::new());
     loop {
         runs.clear();
+        raw.clear();
         for id in &ids {
-            runs.push(call(&c, "GET", &format!("/api/tds/sync-runs/{id}"), None).await?);
+            let run: Answer<Run> = get(&c, &format!("/api/tds/sync-runs/{id}")).await?;
+            runs.push(run.typed);
+            raw.push(run.raw);
         }
-        let done = runs.iter().filter(|r| r["status"] != "running").count();
+        let done = runs
+            .iter()
+            .filter(|r| r.status != RunStatus::Running)
+            .count();
         if !c.json {
-            let fetched: i64 = runs.iter().filter_map(|r| r["fetched"].as_i64()).sum();
-            let width = 30;
-            let filled = if ids.is_empty() {
-                width
-            } else {
-                done * width / ids.len()
-            };
-            eprint!(
-                "\r[{}{}] {done}/{} runs, {fetched} records   ",
-                "#".repeat(filled),
-                ".".repeat(width - filled),
-                ids.len()
-            );
+            let fetched: i64 = runs.iter().map(|r| r.fetched).sum();
+            progress.show(done, ids.len(), fetched);
         }
         if done == ids.len() {
             break;
@@ -362,10 +450,13 @@ pub async fn sync(args: &[String]) -> Result<(), Exit> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     if !c.json {
-        eprintln!();
+        progress.finish();
     }
-    let failed = runs.iter().filter(|r| r["status"] == "failed").count();
-    emit(&c, &json!({"runs": runs}), |out| {
+    let failed = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .count();
+    emit(&c, &json!({"runs": raw}), |out| {
         print_table(
             out,
             &[
@@ -387,68 +478,103 @@ pub async fn sync(args: &[String]) -> Result<(), Exit> {
     Ok(())
 }
 
-/// `tds stock [--mode M] [--warehouse ID] [--items a,b] [--low-stock --threshold N]`.
-pub async fn stock(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&[
-        "--mode",
-        "--warehouse",
-        "--items",
-        "--low-stock",
-        "--threshold",
-        "--org",
-    ])?;
-    let c = a.common().await?;
-    let mode = if a.has("--low-stock") {
-        "low_stock".to_string()
-    } else if a.value("--warehouse").is_some() {
-        "warehouse".into()
-    } else if a.value("--items").is_some() {
-        "items".into()
-    } else {
-        a.value("--mode").unwrap_or("incremental").to_string()
-    };
-    let mut body = json!({"mode": mode});
-    if let Some(w) = a.value("--warehouse") {
-        body["warehouse_id"] = json!(w);
+/// `--mode` of `tds stock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StockModeArg {
+    /// Items changed since the stock cursor.
+    Incremental,
+    /// Every item.
+    Full,
+    /// One warehouse (as --warehouse).
+    Warehouse,
+    /// The listed items (as --items).
+    Items,
+    /// Items below the threshold (as --low-stock).
+    #[value(name = "low_stock")]
+    LowStock,
+}
+
+impl From<StockModeArg> for StockMode {
+    fn from(m: StockModeArg) -> StockMode {
+        match m {
+            StockModeArg::Incremental => StockMode::Incremental,
+            StockModeArg::Full => StockMode::Full,
+            StockModeArg::Warehouse => StockMode::Warehouse,
+            StockModeArg::Items => StockMode::Items,
+            StockModeArg::LowStock => StockMode::LowStock,
+        }
     }
-    if let Some(items) = a.value("--items") {
-        body["item_ids"] = json!(items
-            .split(',')
+}
+
+/// `tds stock [--mode M] [--warehouse ID] [--items a,b] [--low-stock --threshold N] [--org ID]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StockArgs {
+    /// What to poll (--warehouse, --items and --low-stock choose it too).
+    #[arg(long, value_enum, default_value_t = StockModeArg::Incremental)]
+    mode: StockModeArg,
+    /// Poll one warehouse (location).
+    #[arg(long, value_name = "ID")]
+    warehouse: Option<String>,
+    /// Poll these items (comma-separated ids).
+    #[arg(long, value_name = "A,B")]
+    items: Option<String>,
+    /// Poll the items stored below the threshold.
+    #[arg(long)]
+    low_stock: bool,
+    /// Low-stock threshold [default: the configured one].
+    #[arg(long, value_name = "N", value_parser = number)]
+    threshold: Option<f64>,
+    /// One organisation [default: every configured one].
+    #[arg(long, value_name = "ID")]
+    org: Option<String>,
+    #[command(flatten)]
+    client: Client,
+}
+
+/// `tds stock`.
+pub async fn stock(a: StockArgs) -> Result<(), Exit> {
+    let c = a.client.common().await?;
+    let mode = if a.low_stock {
+        StockMode::LowStock
+    } else if a.warehouse.is_some() {
+        StockMode::Warehouse
+    } else if a.items.is_some() {
+        StockMode::Items
+    } else {
+        a.mode.into()
+    };
+    let request = StockRequest {
+        mode,
+        org_id: a.org.clone(),
+        warehouse_id: a.warehouse.clone(),
+        item_ids: a
+            .items
+            .iter()
+            .flat_map(|items| items.split(','))
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>());
-    }
-    if let Some(t) = a.value("--threshold") {
-        let t: f64 = t
-            .parse()
-            .map_err(|_| usage(format!("--threshold must be a number, not {t}")))?;
-        body["threshold"] = json!(t);
-    }
-    if let Some(org) = a.value("--org") {
-        body["org_id"] = json!(org);
-    }
-    let answer = call(&c, "POST", "/api/tds/stock/sync", Some(body)).await?;
-    let rows: Vec<Vec<String>> = answer["reports"]
-        .as_array()
-        .into_iter()
-        .flatten()
+            .map(str::to_string)
+            .collect(),
+        threshold: a.threshold,
+    };
+    let answer: Answer<StockPolled> = post(&c, "/api/tds/stock/sync", &request).await?;
+    let rows: Vec<Vec<String>> = answer
+        .typed
+        .reports
+        .iter()
         .map(|r| {
-            [
-                "org_id",
-                "run_id",
-                "items_checked",
-                "rows_changed",
-                "rows_unchanged",
-                "low_stock",
-                "api_calls",
+            vec![
+                r.org_id.clone(),
+                r.run_id.to_string(),
+                r.items_checked.to_string(),
+                r.rows_changed.to_string(),
+                r.rows_unchanged.to_string(),
+                r.low_stock.to_string(),
+                r.api_calls.to_string(),
             ]
-            .iter()
-            .map(|k| text(&r[*k]))
-            .collect()
         })
         .collect();
-    emit(&c, &answer, |out| {
+    emit(&c, &answer.raw, |out| {
         print_table(
             out,
             &[
@@ -466,9 +592,55 @@ pub async fn stock(args: &[String]) -> Result<(), Exit> {
     Ok(())
 }
 
-/// `tds stats [--entity E] [--detailed]`: exit 1 with a hint when no comparison has been made yet.
-pub async fn stats(args: &[String]) -> Result<(), Exit> {
-    stats_of_latest(args).await.map_err(|Exit(code, message)| {
+/// `--entity` of `tds stats`: a statistics group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Group {
+    /// Items.
+    Items,
+    /// Customers.
+    Customers,
+    /// Vendors.
+    Vendors,
+    /// Price lists.
+    Pricelists,
+    /// Stock, per warehouse.
+    Stock,
+    /// Item images.
+    Images,
+}
+
+impl Group {
+    fn as_str(self) -> &'static str {
+        match self {
+            Group::Items => "items",
+            Group::Customers => "customers",
+            Group::Vendors => "vendors",
+            Group::Pricelists => "pricelists",
+            Group::Stock => "stock",
+            Group::Images => "images",
+        }
+    }
+}
+
+/// `tds stats [--entity GROUP] [--detailed] [--org ID]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatsArgs {
+    /// One statistics group, both sides' figures.
+    #[arg(long, value_enum, value_name = "GROUP")]
+    entity: Option<Group>,
+    /// Every group's figures of the latest comparison.
+    #[arg(long)]
+    detailed: bool,
+    /// The organisation [default: the only configured one].
+    #[arg(long, value_name = "ID")]
+    org: Option<String>,
+    #[command(flatten)]
+    client: Client,
+}
+
+/// `tds stats`: exit 1 with a hint when no comparison has been made yet.
+pub async fn stats(a: StatsArgs) -> Result<(), Exit> {
+    stats_of_latest(a).await.map_err(|Exit(code, message)| {
         if message.starts_with("no comparison yet") {
             Exit(code, "no comparison yet: run `tds compare` first".into())
         } else {
@@ -477,175 +649,152 @@ pub async fn stats(args: &[String]) -> Result<(), Exit> {
     })
 }
 
-async fn stats_of_latest(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&["--entity", "--detailed", "--org"])?;
-    let c = a.common().await?;
+async fn stats_of_latest(a: StatsArgs) -> Result<(), Exit> {
+    let c = a.client.common().await?;
     let org = a
-        .value("--org")
+        .org
+        .as_ref()
         .map(|o| format!("?org_id={o}"))
         .unwrap_or_default();
-    if a.has("--detailed") {
-        let report = call(
-            &c,
-            "GET",
-            &format!("/api/tds/statistics/compare{org}"),
-            None,
-        )
-        .await?;
-        emit(&c, &report, |out| {
+    if a.detailed {
+        let report: Answer<ComparisonReport> =
+            get(&c, &format!("/api/tds/statistics/compare{org}")).await?;
+        emit(&c, &report.raw, |out| {
             let _ = writeln!(
                 out,
                 "{}",
-                serde_json::to_string_pretty(&report["statistics"]).unwrap_or_default()
+                serde_json::to_string_pretty(&report.typed.statistics).unwrap_or_default()
             );
         });
         return Ok(());
     }
-    if let Some(group) = a.value("--entity") {
-        let allowed = [
-            "items",
-            "customers",
-            "vendors",
-            "pricelists",
-            "stock",
-            "images",
-        ];
-        if !allowed.contains(&group) {
-            return Err(usage(format!(
-                "unknown statistics group {group}; valid: {}",
-                allowed.join(", ")
-            )));
-        }
-        let answer = call(
-            &c,
-            "GET",
-            &format!("/api/tds/statistics/{group}{org}"),
-            None,
-        )
-        .await?;
-        let s = &answer["statistics"];
-        let mut keys: Vec<String> = s["zoho"]
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.sort();
-        let rows: Vec<Vec<String>> = keys
-            .iter()
-            .map(|k| vec![k.clone(), text(&s["zoho"][k]), text(&s["database"][k])])
-            .collect();
-        emit(&c, &answer, |out| {
+    if let Some(group) = a.entity {
+        let answer: Answer<GroupStatistics> =
+            get(&c, &format!("/api/tds/statistics/{}{org}", group.as_str())).await?;
+        // The figures are free-form per group: key by key, as both sides give them.
+        let rows: Vec<Vec<String>> = match &answer.typed.statistics {
+            Some(s) => {
+                let keys: BTreeMap<&String, &Value> =
+                    s.zoho.as_object().into_iter().flatten().collect();
+                keys.into_iter()
+                    .map(|(k, zoho)| {
+                        vec![
+                            k.clone(),
+                            text(zoho),
+                            text(s.database.get(k).unwrap_or(&Value::Null)),
+                        ]
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        emit(&c, &answer.raw, |out| {
             print_table(out, &["statistic", "zoho", "database"], &rows)
         });
         return Ok(());
     }
-    let overview = call(
-        &c,
-        "GET",
-        &format!("/api/tds/statistics/overview{org}"),
-        None,
-    )
-    .await?;
-    let rows: Vec<Vec<String>> = overview["kinds"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let overview: Answer<StatisticsOverview> =
+        get(&c, &format!("/api/tds/statistics/overview{org}")).await?;
+    let o = &overview.typed;
+    let rows: Vec<Vec<String>> = o
+        .kinds
+        .iter()
         .map(|k| {
-            ["kind", "zoho_total", "local_total", "differences"]
-                .iter()
-                .map(|f| text(&k[*f]))
-                .collect()
+            vec![
+                k.kind.clone(),
+                k.zoho_total.to_string(),
+                k.local_total.to_string(),
+                k.differences.to_string(),
+            ]
         })
         .collect();
-    emit(&c, &overview, |out| {
+    emit(&c, &overview.raw, |out| {
         let _ = writeln!(
             out,
             "match {:.1} %  health {}  {}",
-            overview["match_pct"].as_f64().unwrap_or(0.0),
-            text(&overview["health_score"]),
-            text(&overview["severity"])
+            o.match_pct,
+            figure(o.health_score),
+            o.severity.as_str()
         );
         print_table(out, &["kind", "zoho", "database", "differences"], &rows);
     });
     Ok(())
 }
 
-/// `tds compare [--entity E] [--sync [--threshold N]] [--dry-run] [--save FILE]`. An operator's
-/// `--sync` heals every difference (threshold 0), unlike the schedule, which leaves small drift to
-/// the next sync; `--threshold N` heals only kinds with more than N differences.
-pub async fn compare(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&[
-        "--entity",
-        "--sync",
-        "--dry-run",
-        "--save",
-        "--org",
-        "--threshold",
-    ])?;
-    let c = a.common().await?;
-    let entities = match a.value("--entity") {
-        Some(e) => vec![entity(e)?],
-        None => vec!["all".to_string()],
+/// `tds compare [--entity E] [--sync [--threshold N]] [--dry-run] [--save FILE] [--org ID]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// One entity kind [default: all].
+    #[arg(long, value_name = "ENTITY", value_parser = entity)]
+    entity: Option<String>,
+    /// Heal the differences found (every one; see --threshold).
+    #[arg(long)]
+    sync: bool,
+    /// Report what healing would do, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Heal only kinds with more than N differences.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = whole)]
+    threshold: usize,
+    /// Also write the report (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// One organisation [default: every configured one].
+    #[arg(long, value_name = "ID")]
+    org: Option<String>,
+    #[command(flatten)]
+    client: Client,
+}
+
+/// `tds compare`. An operator's `--sync` heals every difference (threshold 0), unlike the schedule,
+/// which leaves small drift to the next sync; `--threshold N` heals only kinds with more than N
+/// differences.
+pub async fn compare(a: CompareArgs) -> Result<(), Exit> {
+    let c = a.client.common().await?;
+    let request = CompareRequest {
+        org_id: a.org.clone(),
+        entities: vec![a.entity.clone().unwrap_or_else(|| "all".into())],
+        heal: a.sync || a.dry_run,
+        dry_run: a.dry_run,
+        thresholds: EntityKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_string(), a.threshold))
+            .collect(),
+        low_stock_threshold: None,
+        stock_sample_cycles: None,
     };
-    let threshold: usize = match a.value("--threshold") {
-        Some(t) => t.parse().map_err(|_| {
-            usage(format!(
-                "--threshold must be a whole number of differences, not {t}"
-            ))
-        })?,
-        None => 0,
-    };
-    let thresholds: serde_json::Map<String, Value> = EntityKind::ALL
-        .iter()
-        .map(|k| (k.as_str().to_string(), json!(threshold)))
-        .collect();
-    let mut body = json!({"entities": entities, "heal": a.has("--sync") || a.has("--dry-run"),
-                          "dry_run": a.has("--dry-run"), "thresholds": thresholds});
-    if let Some(org) = a.value("--org") {
-        body["org_id"] = json!(org);
-    }
-    let answer = call(
-        &c,
-        "POST",
-        "/api/tds/statistics/sync-differences",
-        Some(body),
-    )
-    .await?;
-    if let Some(path) = a.value("--save") {
+    let answer: Answer<Compared> =
+        post(&c, "/api/tds/statistics/sync-differences", &request).await?;
+    if let Some(path) = &a.save {
         std::fs::write(
             path,
-            serde_json::to_string_pretty(&answer).unwrap_or_default(),
+            serde_json::to_string_pretty(&answer.raw).unwrap_or_default(),
         )
-        .map_err(|e| Exit(1, format!("cannot write {path}: {e}")))?;
+        .map_err(|e| Exit(1, format!("cannot write {}: {e}", path.display())))?;
     }
+    let reports = &answer.typed.reports;
     let mut rows = Vec::new();
-    for r in answer["reports"].as_array().into_iter().flatten() {
-        for k in r["kinds"].as_array().into_iter().flatten() {
-            let n = |f: &str| k[f].as_array().map_or(0, Vec::len).to_string();
+    for r in reports {
+        for k in &r.kinds {
             rows.push(vec![
-                text(&r["org_id"]),
-                text(&k["kind"]),
-                n("missing_locally"),
-                n("deleted_in_zoho"),
-                n("stale"),
-                n("mismatched"),
+                r.org_id.clone(),
+                k.kind.clone(),
+                k.missing_locally.len().to_string(),
+                k.deleted_in_zoho.len().to_string(),
+                k.stale.len().to_string(),
+                k.mismatched.len().to_string(),
             ]);
         }
     }
-    emit(&c, &answer, |out| {
-        for r in answer["reports"].as_array().into_iter().flatten() {
+    emit(&c, &answer.raw, |out| {
+        for r in reports {
             let _ = writeln!(
                 out,
                 "{}: match {:.1} % ({}){}",
-                text(&r["org_id"]),
-                r["match_pct"].as_f64().unwrap_or(0.0),
-                text(&r["severity"]),
-                if r["dry_run"] == true {
-                    ", dry run"
-                } else {
-                    ""
-                }
+                r.org_id,
+                r.match_pct,
+                r.severity.as_str(),
+                if r.dry_run { ", dry run" } else { "" }
             );
         }
         print_table(
@@ -660,99 +809,123 @@ pub async fn compare(args: &[String]) -> Result<(), Exit> {
             ],
             &rows,
         );
-        if let Some(path) = a.value("--save") {
-            let _ = writeln!(out, "report saved to {path}");
+        if let Some(path) = &a.save {
+            let _ = writeln!(out, "report saved to {}", path.display());
         }
     });
     Ok(())
 }
 
+/// `tds health`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    client: Client,
+}
+
 /// `tds health`: exit 0 healthy, 3 degraded, 1 unhealthy.
-pub async fn health(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&[])?;
-    let c = a.common().await?;
-    let h = call(&c, "GET", "/api/tds/health", None).await?;
-    emit(&c, &h, |out| {
-        let _ = writeln!(out, "{}", text(&h["status"]));
-        for r in h["reasons"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "  - {}", text(r));
+pub async fn health(a: HealthArgs) -> Result<(), Exit> {
+    let c = a.client.common().await?;
+    let h: Answer<Health> = get(&c, "/api/tds/health").await?;
+    emit(&c, &h.raw, |out| {
+        let _ = writeln!(out, "{}", h.typed.status.as_str());
+        for r in &h.typed.reasons {
+            let _ = writeln!(out, "  - {r}");
         }
     });
-    match h["status"].as_str() {
-        Some("healthy") => Ok(()),
-        Some("degraded") => Err(Exit(3, "degraded".into())),
-        _ => Err(Exit(1, "unhealthy".into())),
+    match h.typed.status {
+        HealthLevel::Healthy => Ok(()),
+        HealthLevel::Degraded => Err(Exit(3, "degraded".into())),
+        HealthLevel::Unhealthy => Err(Exit(1, "unhealthy".into())),
     }
 }
 
-/// `tds deadletter list|retry [--max N]`.
-pub async fn deadletter(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&["--max", "--limit"])?;
-    let c = a.common().await?;
-    match a.positional.first().map(String::as_str) {
-        Some("list") => {
-            let limit = a.value("--limit").unwrap_or("10");
-            let answer = call(
-                &c,
-                "GET",
-                &format!("/api/tds/deadletter?limit={limit}"),
-                None,
-            )
-            .await?;
-            let rows: Vec<Vec<String>> = answer["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
+/// `tds deadletter list|retry`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeadletterArgs {
+    #[command(subcommand)]
+    action: DeadletterAction,
+}
+
+/// What `tds deadletter` does.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DeadletterAction {
+    /// Shows the oldest dead letters and how many there are.
+    List {
+        /// How many to show.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        limit: u32,
+        #[command(flatten)]
+        client: Client,
+    },
+    /// Moves dead letters back to the inbox.
+    Retry {
+        /// How many to move.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max: usize,
+        #[command(flatten)]
+        client: Client,
+    },
+}
+
+/// `tds deadletter list [--limit N]` and `tds deadletter retry [--max N]`.
+pub async fn deadletter(a: DeadletterArgs) -> Result<(), Exit> {
+    match a.action {
+        DeadletterAction::List { limit, client } => {
+            let c = client.common().await?;
+            let answer: Answer<DeadLetters> =
+                get(&c, &format!("/api/tds/deadletter?limit={limit}")).await?;
+            let rows: Vec<Vec<String>> = answer
+                .typed
+                .messages
+                .iter()
                 .map(|m| {
                     vec![
-                        text(&m["message_id"]),
-                        text(&m["failed_at"]),
-                        text(&m["reason"]),
+                        m.message_id.clone(),
+                        or_dash(m.failed_at.as_ref()),
+                        or_dash(m.reason.as_ref()),
                     ]
                 })
                 .collect();
-            emit(&c, &answer, |out| {
+            emit(&c, &answer.raw, |out| {
                 let _ = writeln!(
                     out,
                     "{} message(s) in the dead-letter queue",
-                    text(&answer["depth"])
+                    answer.typed.depth
                 );
                 print_table(out, &["message", "failed at", "reason"], &rows);
             });
             Ok(())
         }
-        Some("retry") => {
-            let max: usize = a
-                .value("--max")
-                .unwrap_or("100")
-                .parse()
-                .map_err(|_| usage("--max must be a whole number"))?;
-            let answer = call(
-                &c,
-                "POST",
-                "/api/tds/deadletter/retry",
-                Some(json!({"max": max})),
-            )
-            .await?;
-            emit(&c, &answer, |out| {
+        DeadletterAction::Retry { max, client } => {
+            let c = client.common().await?;
+            let request = RetryRequest {
+                max: Some(max),
+                message_ids: None,
+            };
+            let answer: Answer<Retried> = post(&c, "/api/tds/deadletter/retry", &request).await?;
+            emit(&c, &answer.raw, |out| {
                 let _ = writeln!(
                     out,
                     "moved {} message(s) back to the inbox",
-                    text(&answer["moved"])
+                    answer.typed.moved
                 );
             });
             Ok(())
         }
-        _ => Err(usage("tds deadletter list|retry [--max N] [--limit N]")),
     }
 }
 
+/// `tds migrate [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `tds migrate`: applies the migrations to `DATABASE_URL`.
-pub async fn migrate(args: &[String]) -> Result<(), Exit> {
-    let a = Args::parse(args)?;
-    a.only(&[])?;
+pub async fn migrate(a: MigrateArgs) -> Result<(), Exit> {
     let config = tds_store::StoreConfig::from_env().map_err(|e| usage(e.to_string()))?;
     let shown = config.redacted_url();
     let store =
@@ -771,7 +944,7 @@ pub async fn migrate(args: &[String]) -> Result<(), Exit> {
     let c = Common {
         api: String::new(),
         auth: Auth::Bearer(String::new()),
-        json: a.has("--json"),
+        json: a.json,
     };
     emit(&c, &value, |out| {
         let _ = writeln!(

@@ -16,20 +16,14 @@ mod up;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
-  tds up [--port P] [--items N] [--time-scale X] [--data-dir DIR] [--no-initial-sync] [--zoho-per-minute N]
-         [--zoho-profile documented|filter-ignored-warehouses|filter-ignored-locations]
-  tds sync <entity|all> [--mode full|incremental] [--wait]
-  tds stock [--mode incremental|full] [--warehouse ID] [--items a,b] [--low-stock --threshold N]
-  tds stats [--entity items|customers|vendors|pricelists|stock|images] [--detailed]
-  tds compare [--entity E] [--sync [--threshold N]] [--dry-run] [--save FILE]
-  tds health
-  tds deadletter list|retry [--max N]
-  tds migrate
-  tds sim [zoho-sim options: --items N --port P ...]
-  tds help
-every client command: [--api URL] [--token T | --aws-iam] [--json]; exit codes: 0 done/healthy, 1 failed/unhealthy,
-2 bad usage, 3 degraded, 4 API or database unreachable
+use clap::{Parser, Subcommand};
+
+/// What `tds --help` and `tds help` add after the commands.
+const AFTER_HELP: &str = "\
+every client command (sync, stock, stats, compare, health, deadletter) takes
+  [--api URL] [--token T | --aws-iam] [--json]; `tds <command> --help` shows a command's options
+
+exit codes: 0 done/healthy, 1 failed/unhealthy, 2 bad usage, 3 degraded, 4 API or database unreachable
 
 environment: DATABASE_URL (default: a private cluster under --data-dir, made with the machine's PostgreSQL),
              TDS_ZOHO_CREDENTIALS or TDS_ZOHO_CREDENTIALS_FILE (default: the embedded simulator),
@@ -37,8 +31,62 @@ environment: DATABASE_URL (default: a private cluster under --data-dir, made wit
              TDS_API_AUTH=aws-iam (sign with AWS credentials, as --aws-iam; the default for an
              execute-api URL without a token), AWS_PROFILE/AWS_REGION/..., RUST_LOG";
 
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tds",
+    version,
+    about = "TDS, Zoho to PostgreSQL: `tds up` runs all of it on this machine; the other commands \
+             are clients of its admin API (local or on AWS)",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs all of TDS on this machine until Ctrl-C (`tds up`).
+    Up(up::Options),
+    /// Starts a sync of one entity kind or all; --wait follows it to the end.
+    Sync(commands::SyncArgs),
+    /// Polls stock levels (changed, full, one warehouse, some items, or low stock).
+    Stock(commands::StockArgs),
+    /// Shows the latest comparison's statistics.
+    Stats(commands::StatsArgs),
+    /// Compares Zoho with the database, and heals differences with --sync.
+    Compare(commands::CompareArgs),
+    /// Says whether TDS is healthy (exit 0), degraded (3) or unhealthy (1).
+    Health(commands::HealthArgs),
+    /// Lists dead letters, or moves them back to the inbox.
+    Deadletter(commands::DeadletterArgs),
+    /// Applies the database migrations to DATABASE_URL.
+    Migrate(commands::MigrateArgs),
+    /// Runs the Zoho simulator alone (its options: `tds sim --help`).
+    #[command(disable_help_flag = true)]
+    Sim {
+        /// zoho-sim's options, passed on unchanged (--items N --port P ...).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ZOHO-SIM OPTIONS"
+        )]
+        args: Vec<String>,
+    },
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Usage errors exit 2 with clap's message on stderr; --help and `tds help` exit 0 on stdout.
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        eprintln!(
+            "tds: no command given\n\n{}",
+            <Cli as clap::CommandFactory>::command().render_help()
+        );
+        return ExitCode::from(2);
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -46,32 +94,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let a = args.get(1..).unwrap_or_default();
-    let outcome = match args.first().map(String::as_str) {
-        Some("sync") => Some(runtime.block_on(commands::sync(a))),
-        Some("stock") => Some(runtime.block_on(commands::stock(a))),
-        Some("stats") => Some(runtime.block_on(commands::stats(a))),
-        Some("compare") => Some(runtime.block_on(commands::compare(a))),
-        Some("health") => Some(runtime.block_on(commands::health(a))),
-        Some("deadletter") => Some(runtime.block_on(commands::deadletter(a))),
-        Some("migrate") => Some(runtime.block_on(commands::migrate(a))),
-        _ => None,
-    };
-    if let Some(outcome) = outcome {
-        return match outcome {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(commands::Exit(code, message)) => {
-                eprintln!("tds: {message}");
-                ExitCode::from(code)
-            }
-        };
-    }
-    let result = match args.first().map(String::as_str) {
-        Some("up") => match up::Options::parse(&args[1..]) {
-            Ok(options) => runtime.block_on(up::run(options)),
-            Err(e) => Err(e),
-        },
-        Some("sim") => {
+    let outcome = match command {
+        Command::Sync(a) => runtime.block_on(commands::sync(a)),
+        Command::Stock(a) => runtime.block_on(commands::stock(a)),
+        Command::Stats(a) => runtime.block_on(commands::stats(a)),
+        Command::Compare(a) => runtime.block_on(commands::compare(a)),
+        Command::Health(a) => runtime.block_on(commands::health(a)),
+        Command::Deadletter(a) => runtime.block_on(commands::deadletter(a)),
+        Command::Migrate(a) => runtime.block_on(commands::migrate(a)),
+        Command::Up(options) => runtime
+            .block_on(up::run(options))
+            .map_err(|e| commands::Exit(2, e)),
+        Command::Sim { args } => {
             // The simulator's own binary parses its options; it replaces this process, so stopping
             // `tds sim` stops the simulator.
             use std::os::unix::process::CommandExt;
@@ -80,24 +114,21 @@ fn main() -> ExitCode {
                 .and_then(|p| p.parent().map(|d| d.join("zoho-sim")))
                 .filter(|p| p.exists())
                 .unwrap_or_else(|| "zoho-sim".into());
-            let e = std::process::Command::new(&program).args(&args[1..]).exec();
-            Err(format!(
-                "cannot run {} ({e}); build it with `cargo build -p tds-zoho-sim`",
-                program.display()
+            let e = std::process::Command::new(&program).args(&args).exec();
+            Err(commands::Exit(
+                2,
+                format!(
+                    "cannot run {} ({e}); build it with `cargo build -p tds-zoho-sim`",
+                    program.display()
+                ),
             ))
         }
-        Some("help") | Some("--help") | Some("-h") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
-        None => Err(format!("no command given\n{USAGE}")),
     };
-    match result {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tds: {e}");
-            ExitCode::from(2)
+        Err(commands::Exit(code, message)) => {
+            eprintln!("tds: {message}");
+            ExitCode::from(code)
         }
     }
 }

@@ -22,78 +22,64 @@ use tds_zoho::{ClientSettings, StaticCredentials, ZohoClient};
 use tds_zoho_sim::{DemoSpec, RunningSimulator, Simulator, WebhookConfig};
 
 /// Options of `tds up`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    /// Port of the webhooks and the admin API (0 picks a free one).
+    #[arg(long, value_name = "P", default_value_t = 8080)]
     port: u16,
+    /// Items of the embedded simulator's demo organisation.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
     items: usize,
+    /// Runs the schedules this many times as often (60 runs an hour's schedule every minute).
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = positive_number)]
     time_scale: f64,
+    /// Where the private PostgreSQL cluster, images and local state live.
+    #[arg(long, value_name = "DIR", default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
+    /// Start without the initial full sync.
+    #[arg(long = "no-initial-sync", action = clap::ArgAction::SetFalse)]
     initial_sync: bool,
+    /// Zoho calls per minute the embedded simulator allows.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
     zoho_per_minute: u32,
+    /// How the embedded simulator behaves where Zoho's documentation is silent.
+    #[arg(long, value_name = "PROFILE", default_value = "documented", value_parser = profile,
+          help = format!("How the embedded simulator behaves where Zoho's documentation is silent: {}",
+                         profile_names().join(", ")))]
     zoho_profile: tds_zoho_sim::Profile,
 }
 
-impl Options {
-    /// Parses `tds up` arguments; an unknown or malformed one is an error that names it.
-    pub fn parse(args: &[String]) -> Result<Options, String> {
-        let mut o = Options {
-            port: 8080,
-            items: 3000,
-            time_scale: 1.0,
-            data_dir: std::env::var("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/tds/local"))
-                .unwrap_or_else(|_| PathBuf::from(".tds-local")),
-            initial_sync: true,
-            zoho_per_minute: 100,
-            zoho_profile: tds_zoho_sim::Profile::default(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut value = |name: &str| {
-                it.next()
-                    .cloned()
-                    .ok_or_else(|| format!("{name} needs a value"))
-            };
-            match a.as_str() {
-                "--port" => {
-                    o.port = value("--port")?
-                        .parse()
-                        .map_err(|_| "--port must be a port number (0 picks a free one)".to_string())?
-                }
-                "--items" => {
-                    o.items = value("--items")?
-                        .parse()
-                        .map_err(|_| "--items must be a whole number".to_string())?
-                }
-                "--time-scale" => {
-                    o.time_scale = value("--time-scale")?
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|x| *x > 0.0 && x.is_finite())
-                        .ok_or_else(|| "--time-scale must be a positive number (60 runs an hour's schedule every minute)".to_string())?
-                }
-                "--data-dir" => o.data_dir = PathBuf::from(value("--data-dir")?),
-                "--no-initial-sync" => o.initial_sync = false,
-                "--zoho-per-minute" => {
-                    o.zoho_per_minute = value("--zoho-per-minute")?
-                        .parse()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| "--zoho-per-minute must be a positive whole number".to_string())?
-                }
-                "--zoho-profile" => {
-                    let name = value("--zoho-profile")?;
-                    let all = tds_zoho_sim::Profile::all();
-                    let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
-                    o.zoho_profile = all.into_iter().find(|p| p.name == name).ok_or_else(|| {
-                        format!("--zoho-profile: no profile {name:?}; valid: {}", names.join(", "))
-                    })?
-                }
-                other => return Err(format!("unknown option {other:?} for `tds up`")),
-            }
-        }
-        Ok(o)
-    }
+/// `~/.cache/tds/local`, or `.tds-local` without a home directory.
+fn default_data_dir() -> PathBuf {
+    std::env::var("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/tds/local"))
+        .unwrap_or_else(|_| PathBuf::from(".tds-local"))
+}
+
+/// A finite number above 0 (`--time-scale`).
+fn positive_number(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| *x > 0.0 && x.is_finite())
+        .ok_or_else(|| {
+            "must be a positive number (60 runs an hour's schedule every minute)".to_string()
+        })
+}
+
+fn profile_names() -> Vec<String> {
+    tds_zoho_sim::Profile::all()
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+}
+
+/// A simulator profile by name (`--zoho-profile`).
+fn profile(name: &str) -> Result<tds_zoho_sim::Profile, String> {
+    tds_zoho_sim::Profile::all()
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("no profile {name:?}; valid: {}", profile_names().join(", ")))
 }
 
 fn random_hex(bytes: usize) -> String {

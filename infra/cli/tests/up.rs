@@ -415,6 +415,31 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     assert_eq!(code, 0, "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["runs"][0]["status"], "completed");
+    let org = v["runs"][0]["org_id"].as_str().unwrap().to_string();
+    // `--flag=value` forms (`--api=` wins over TDS_API_URL, here unreachable); the progress of
+    // --wait, piped and so not a terminal, is plain lines without `\r` frames.
+    let (code, out, err) = tds(
+        &stack,
+        &[
+            "sync",
+            "item",
+            &format!("--org={org}"),
+            "--mode=full",
+            "--wait",
+            &format!("--api={}", stack.admin),
+        ],
+        &[("TDS_API_URL", "http://127.0.0.1:1")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains('\r') && !err.contains('\r'),
+        "{out:?} {err:?}"
+    );
+    assert!(err.contains("1/1 runs finished"), "{err}");
+    assert!(
+        out.contains("completed") && out.contains("api calls"),
+        "{out}"
+    );
     let (code, out, _) = tds(&stack, &["sync", "all"], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("started"), "{out}");
@@ -545,10 +570,16 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     assert!(err.contains("items, customers"), "{err}");
     let (code, _, err) = tds(&stack, &["stock", "--low-stock", "--threshold", "few"], &[]);
     assert_eq!(code, 2);
-    assert!(err.contains("--threshold must be a number"), "{err}");
+    assert!(
+        err.contains("--threshold") && err.contains("must be a number") && err.contains("few"),
+        "{err}"
+    );
     let (code, _, err) = tds(&stack, &["compare", "--sync", "--threshold", "lots"], &[]);
     assert_eq!(code, 2);
-    assert!(err.contains("--threshold must be a whole number"), "{err}");
+    assert!(
+        err.contains("--threshold") && err.contains("must be a whole number"),
+        "{err}"
+    );
     let (code, _, err) = tds(&stack, &["compare", "--entity", "widgets"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("widgets") && err.contains("item"), "{err}");
@@ -581,7 +612,20 @@ async fn every_command_works_against_the_local_stack_and_fails_clearly() {
     );
     let (code, _, err) = tds(&stack, &["frobnicate"], &[]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown command"), "{err}");
+    assert!(
+        err.contains("unrecognized subcommand 'frobnicate'"),
+        "{err}"
+    );
+    // A value option does not swallow the switch after it; unknown options are refused.
+    let (code, out, err) = tds(&stack, &["sync", "item", "--org", "--json"], &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("a value is required for '--org"), "{err}");
+    let (code, _, err) = tds(&stack, &["sync", "item", "--orgs", &org], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--orgs"), "{err}");
+    let (code, _, err) = tds(&stack, &["deadletter", "list", "--limit=many"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--limit"), "{err}");
 
     drop(stack);
     pool.close().await;
@@ -675,17 +719,89 @@ fn tds_sim_runs_the_simulator_and_bad_usage_fails() {
     let _ = sim.kill();
     let _ = sim.wait();
     let (code, _, err) = run(&["sim", "--items", "many"]);
-    assert_ne!(code, 0, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("--items"), "{err}");
-    let (code, out, _) = run(&["help"]);
-    assert_eq!(code, 0);
+    // zoho-sim's own help (through `tds sim`, which passes every argument on) and a bad flag.
+    let (code, out, err) = run(&["sim", "--help"]);
+    assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("tds up") && out.contains("exit codes"),
+        out.contains("Usage: zoho-sim") && out.contains("--per-minute"),
         "{out}"
     );
+    let (code, _, err) = run(&["sim", "--port", "1", "--bogus"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--bogus"), "{err}");
+    for args in [&["help"][..], &["--help"], &["-h"]] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("tds up") && out.contains("exit codes") && out.contains("TDS_API_URL"),
+            "{args:?}: {out}"
+        );
+    }
+    // Every command's help: exit 0, on stdout, naming its options.
+    for (args, options) in [
+        (
+            &["sync", "--help"][..],
+            &[
+                "<ENTITY>",
+                "--mode",
+                "--wait",
+                "--org",
+                "--api",
+                "--token",
+                "--aws-iam",
+                "--json",
+            ][..],
+        ),
+        (
+            &["up", "--help"],
+            &[
+                "--port",
+                "--items",
+                "--time-scale",
+                "--data-dir",
+                "--no-initial-sync",
+                "--zoho-per-minute",
+                "--zoho-profile",
+            ],
+        ),
+        (
+            &["stock", "-h"],
+            &["--warehouse", "--low-stock", "--threshold", "--json"],
+        ),
+        (
+            &["help", "compare"],
+            &["--dry-run", "--save", "--threshold"],
+        ),
+        (
+            &["deadletter", "retry", "--help"],
+            &["--max", "--api", "--json"],
+        ),
+        (&["migrate", "--help"], &["--json"]),
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("Usage: tds"), "{args:?}: {out}");
+        for option in options {
+            assert!(
+                out.contains(option),
+                "{args:?} does not name {option}: {out}"
+            );
+        }
+    }
     let (code, _, err) = run(&["up", "--port", "eighty"]);
     assert_eq!(code, 2);
     assert!(err.contains("--port"), "{err}");
+    let (code, _, err) = run(&["up", "--port=eighty"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--port"), "{err}");
+    let (code, _, err) = run(&["up", "--zoho-profile", "mars"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--zoho-profile") && err.contains("filter-ignored-locations"),
+        "{err}"
+    );
     let (code, _, err) = run(&["up", "--time-scale", "0"]);
     assert_eq!(code, 2);
     assert!(err.contains("--time-scale"), "{err}");
@@ -803,11 +919,35 @@ async fn iam_gateway(seen: Seen) -> String {
                         axum::Json(serde_json::json!({"message": "Forbidden"})),
                     );
                 }
+                // What the admin API answers, as its types say.
+                use tds_admin::api::{Health, HealthLevel, PartState, QueueHealth, ZohoState};
                 let answer = match uri.path() {
-                    "/api/tds/health" => serde_json::json!({"status": "healthy", "reasons": []}),
-                    "/api/tds/sync" => serde_json::json!({"run_ids": [7], "skipped": []}),
-                    _ => serde_json::json!({"error": "no such route"}),
-                };
+                    "/api/tds/health" => serde_json::to_value(Health {
+                        status: HealthLevel::Healthy,
+                        reasons: Vec::new(),
+                        database: PartState { ok: true },
+                        queue: QueueHealth {
+                            ok: true,
+                            inbox: None,
+                            deadletter: None,
+                        },
+                        open_alerts: 0,
+                        zoho: ZohoState {
+                            organizations: vec!["60001234567".into()],
+                            tokens: Vec::new(),
+                        },
+                        last_sync: None,
+                    }),
+                    "/api/tds/sync" => serde_json::to_value(tds_admin::api::SyncStarted {
+                        run_ids: vec![7],
+                        mode: tds_core::SyncMode::Full,
+                        reason: None,
+                    }),
+                    _ => serde_json::to_value(tds_admin::api::ErrorBody {
+                        error: "no such route".into(),
+                    }),
+                }
+                .unwrap();
                 (StatusCode::OK, axum::Json(answer))
             }
         },

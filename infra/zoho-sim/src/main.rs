@@ -8,57 +8,83 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::Parser;
 use tds_zoho_sim::{ClientCredentials, DemoSpec, SimConfig, Simulator, StockShape};
 
-const USAGE: &str = "usage: zoho-sim [--items N] [--port P] [--host H] [--seed S] [--shape locations|warehouses] [--per-minute N] [--window-secs S] [--org-id ID]";
+/// `zoho-sim`'s options; those not given keep the simulator's defaults.
+#[derive(Debug, Parser)]
+#[command(
+    name = "zoho-sim",
+    about = "The Zoho simulator standalone (Books v3, Inventory v1, Accounts), serving one demo organisation.",
+    after_help = "It prints its address, the OAuth client to use and its control API (/__sim/stats, /__sim/config, ...), and serves until Ctrl-C."
+)]
+struct Cli {
+    /// Items of the demo organisation.
+    #[arg(long, value_name = "N")]
+    items: Option<usize>,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, value_name = "P", default_value_t = 8099)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, value_name = "H", default_value = "127.0.0.1")]
+    host: String,
+    /// Seed of the generated data.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// How item details give stock: `locations[]` or the older `warehouses[]`.
+    #[arg(long, value_enum)]
+    shape: Option<Shape>,
+    /// Requests allowed per minute before 429s.
+    #[arg(long, value_name = "N")]
+    per_minute: Option<u32>,
+    /// Length of the rate-limit window, in seconds.
+    #[arg(long, value_name = "S")]
+    window_secs: Option<u64>,
+    /// The demo organisation's id.
+    #[arg(long, value_name = "ID")]
+    org_id: Option<String>,
+}
 
+/// `--shape`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Shape {
+    /// `locations[]`.
+    Locations,
+    /// `warehouses[]`.
+    Warehouses,
+}
+
+/// The demo, the simulator's settings and the address, from the command line (exits 2 on bad usage,
+/// 0 after `--help`).
 fn parse_args() -> Result<(DemoSpec, SimConfig, SocketAddr), String> {
+    let cli = Cli::parse();
     let mut spec = DemoSpec::default();
     let mut config = SimConfig::default();
-    let (mut host, mut port) = ("127.0.0.1".to_string(), 8099u16);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_string());
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = |v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{flag} must be a whole number, got {v:?}"))
-        };
-        match flag.as_str() {
-            "--items" => spec.items = number(&value)? as usize,
-            "--port" => {
-                port = u16::try_from(number(&value)?)
-                    .map_err(|_| format!("--port out of range: {value}"))?
-            }
-            "--host" => host = value,
-            "--seed" => spec.seed = number(&value)?,
-            "--org-id" => spec.org_id = value,
-            "--per-minute" => {
-                config.per_minute_limit = u32::try_from(number(&value)?)
-                    .map_err(|_| "--per-minute too large".to_string())?
-            }
-            "--window-secs" => config.window = Duration::from_secs(number(&value)?),
-            "--shape" => {
-                spec.stock_shape = match value.as_str() {
-                    "locations" => StockShape::Locations,
-                    "warehouses" => StockShape::Warehouses,
-                    other => {
-                        return Err(format!(
-                            "--shape must be locations or warehouses, got {other:?}"
-                        ))
-                    }
-                }
-            }
-            other => return Err(format!("unknown option {other}\n{USAGE}")),
-        }
+    if let Some(items) = cli.items {
+        spec.items = items;
     }
+    if let Some(seed) = cli.seed {
+        spec.seed = seed;
+    }
+    if let Some(org) = cli.org_id {
+        spec.org_id = org;
+    }
+    if let Some(shape) = cli.shape {
+        spec.stock_shape = match shape {
+            Shape::Locations => StockShape::Locations,
+            Shape::Warehouses => StockShape::Warehouses,
+        };
+    }
+    if let Some(n) = cli.per_minute {
+        config.per_minute_limit = n;
+    }
+    if let Some(secs) = cli.window_secs {
+        config.window = Duration::from_secs(secs);
+    }
+    let (host, port) = (cli.host, cli.port);
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
-        .map_err(|_| format!("invalid address {host}:{port}"))?;
+        .map_err(|_| format!("zoho-sim: invalid address {host}:{port}"))?;
     Ok((spec, config, addr))
 }
 

@@ -97,7 +97,9 @@ async fn the_dashboard_signs_in_shows_the_stack_and_steers_it() {
     // That 401 is the one console error expected (and shows the console is read).
     let refused = browser.console().await;
     assert!(
-        refused.iter().any(|(level, m)| level == "SEVERE" && m.contains("401")),
+        refused
+            .iter()
+            .any(|(level, m)| level == "SEVERE" && m.contains("401")),
         "{refused:?}"
     );
     browser
