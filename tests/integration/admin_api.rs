@@ -140,15 +140,7 @@ fn answer_schema(doc: &Value, method: &str, path: &str, status: StatusCode) -> O
 fn assert_documented(doc: &Value, method: &str, path: &str, status: StatusCode, answer: &Value) {
     let schema = answer_schema(doc, method, path, status)
         .unwrap_or_else(|| panic!("{method} {path} answered {status}, which is not documented"));
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(answer)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{method} {path} {status}: {errors:?}\n{answer}"
-    );
+    tds_tests::conforms_to(&format!("{method} {path} {status}"), &schema, answer);
 }
 
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]

@@ -275,15 +275,21 @@ pub fn conforms(schema_file: &str, detail: &Value) {
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let schema: Value = serde_json::from_str(&text).expect("schemas are JSON");
-    let validator = jsonschema::draft202012::new(&schema)
-        .unwrap_or_else(|e| panic!("{schema_file} is not a valid JSON Schema: {e}"));
+    conforms_to(schema_file, &schema, detail);
+}
+
+/// Validates `instance` against `schema` (JSON Schema 2020-12, what `what` names in the message);
+/// panics with every violation and where it is.
+pub fn conforms_to(what: &str, schema: &Value, instance: &Value) {
+    let validator = jsonschema::draft202012::new(schema)
+        .unwrap_or_else(|e| panic!("{what} is not a valid JSON Schema: {e}"));
     let errors: Vec<String> = validator
-        .iter_errors(detail)
+        .iter_errors(instance)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),
-        "{schema_file}: {detail} does not conform: {errors:?}"
+        "{what}: {instance} does not conform: {errors:?}"
     );
 }
 

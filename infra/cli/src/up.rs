@@ -398,9 +398,8 @@ pub async fn run(o: Options) -> Result<(), String> {
         }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
+        // A header-read timeout (a slow or idle client is cut off), then the limits above.
+        tds_zoho_sim::http::serve(listener, app, tds_zoho_sim::http::HEADER_READ_TIMEOUT).await;
     });
     tokio::spawn(worker(processor.clone(), inbox.clone()));
 

@@ -9,6 +9,7 @@
 
 pub mod data;
 pub mod demo;
+pub mod http;
 mod json;
 mod server;
 mod state;
@@ -173,11 +174,14 @@ impl Simulator {
     fn notify(&self, c: Collection, action: &str, record: Value) {
         self.with_state(|s| {
             if let (Some(_), Some(tx)) = (&s.webhooks, &s.outbox) {
-                let _ = tx.send(webhooks::Delivery {
+                let queued = tx.send(webhooks::Delivery {
                     key: c.webhook_key().to_string(),
                     action: action.to_string(),
                     record,
                 });
+                if queued.is_ok() {
+                    s.stats.webhooks_pending += 1;
+                }
             }
         });
     }
@@ -193,9 +197,7 @@ impl Simulator {
         tokio::spawn(webhooks::deliver_loop(self.clone(), rx));
         let app = server::router(self.clone());
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("zoho-sim: server stopped: {e}");
-            }
+            http::serve(listener, app, http::HEADER_READ_TIMEOUT).await;
         });
         Ok(RunningSimulator {
             sim: self,

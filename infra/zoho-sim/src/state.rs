@@ -146,6 +146,9 @@ pub struct Stats {
     pub webhooks_dropped: u64,
     /// Webhook deliveries that failed every attempt.
     pub webhooks_failed: u64,
+    /// Deliveries queued and not yet sent, dropped or failed (late ones included): 0 once every
+    /// change made so far has been delivered or given up on.
+    pub webhooks_pending: u64,
 }
 
 /// Mutable simulator state (behind one lock; no handler awaits while holding it).

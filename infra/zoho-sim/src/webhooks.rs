@@ -203,6 +203,7 @@ pub(crate) async fn deliver_loop(sim: Simulator, mut rx: mpsc::UnboundedReceiver
         };
         let Some(delivery) = next else { break };
         let Some(config) = sim.with_state(|s| s.webhooks.clone()) else {
+            settle(&sim);
             continue;
         };
         if config.reorder {
@@ -219,12 +220,19 @@ pub(crate) async fn deliver_loop(sim: Simulator, mut rx: mpsc::UnboundedReceiver
     }
 }
 
+/// One queued delivery is over (sent, dropped or given up on).
+fn settle(sim: &Simulator) {
+    sim.with_state(|s| s.stats.webhooks_pending = s.stats.webhooks_pending.saturating_sub(1));
+}
+
 async fn send_one(sim: &Simulator, http: &reqwest::Client, rng: &mut Rng, delivery: Delivery) {
     let Some(config) = sim.with_state(|s| s.webhooks.clone()) else {
+        settle(sim);
         return;
     };
     if rng.unit() < config.drop_rate {
         sim.with_state(|s| s.stats.webhooks_dropped += 1);
+        settle(sim);
         return;
     }
     let copies = if rng.unit() < config.duplicate_rate {
@@ -276,6 +284,7 @@ async fn send_one(sim: &Simulator, http: &reqwest::Client, rng: &mut Rng, delive
                 }
             });
         }
+        settle(&sim);
     };
     if delay.is_zero() {
         task.await;

@@ -1041,3 +1041,36 @@ async fn changes_are_delivered_as_zoho_webhooks() {
     );
     assert_eq!(seen.lock().unwrap().len(), 1, "delivered once");
 }
+
+/// A client that sends its request headers too slowly (a slowloris) is cut off after the header-read
+/// timeout; a client that sends them at once is answered on the same server.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(tds_zoho_sim::http::serve(
+        listener,
+        app,
+        Duration::from_millis(300),
+    ));
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Never the blank line that ends the headers: the server closes the connection (EOF, or a 408
+    // before it), well before this deadline.
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut seen)).await;
+    assert!(closed.is_ok(), "the slow connection was never closed");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(
+        seen.is_empty() || seen.starts_with("HTTP/1.1 408"),
+        "{seen}"
+    );
+
+    let answer = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "ok");
+}
