@@ -22,7 +22,25 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (ChromeDriver closes Chromium), then ChromeDriver and anything left in its
+    /// process group: a killed driver would leave its browser running.
     fn drop(&mut self) {
+        if let Some(rest) = self.session.strip_prefix("http://") {
+            if let Some((host, path)) = rest.split_once('/') {
+                use std::io::{Read, Write};
+                if let Ok(mut c) = std::net::TcpStream::connect(host) {
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+                    let _ = write!(
+                        c,
+                        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = c.read_to_end(&mut Vec::new());
+                }
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -42,7 +60,10 @@ impl Browser {
                  chromium and chromium-driver packages"
             );
         }
+        // Its own process group, so that dropping the browser can end every process it started.
+        use std::os::unix::process::CommandExt;
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
