@@ -508,7 +508,11 @@ async fn overview(State(admin): Shared, Query(q): Query<OrgQuery>) -> Answer<Ove
             reasons: judged.reasons,
         },
         active_runs: active_runs.iter().map(Run::from).collect(),
-        queue: queues(&admin).await?,
+        // The figures health just read; the queues are asked again only if they did not answer.
+        queue: match (judged.queue.inbox, judged.queue.deadletter) {
+            (Some(inbox), Some(deadletter)) => Queues { inbox, deadletter },
+            _ => queues(&admin).await?,
+        },
         last_success,
         success_rate: (runs_24h.finished > 0)
             .then(|| (runs_24h.finished - runs_24h.failed) as f64 / runs_24h.finished as f64),
