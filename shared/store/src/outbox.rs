@@ -10,37 +10,45 @@ use tds_core::ports::DomainEvent;
 
 use crate::{Store, StoreError};
 
-/// Stages `events` on `conn` and forgets `published` (events an earlier batch published), in one
-/// statement; the new events' ids in order.
+/// Records a batch's webhook `receipts` (see [`crate::NewReceipt`]), stages its `events` and forgets
+/// `published` (events an earlier batch published), in one statement on `conn`; the new events' ids
+/// in order.
 pub(crate) async fn stage(
     conn: &mut sqlx::PgConnection,
+    receipts: &[crate::NewReceipt],
     events: &[DomainEvent],
     published: &[i64],
 ) -> Result<Vec<i64>, StoreError> {
-    if events.is_empty() && published.is_empty() {
+    if receipts.is_empty() && events.is_empty() && published.is_empty() {
         return Ok(Vec::new());
     }
     // Identity values follow the order rows are inserted in (`ORDER BY n`), so the sorted ids
-    // match the events in order.
-    let mut ids: Vec<i64> = sqlx::query_scalar(
-        "WITH forgotten AS (DELETE FROM tds_outbox WHERE id = ANY($4::bigint[]))
-         INSERT INTO tds_outbox (detail_type, detail, occurred_at)
-         SELECT t, d, o FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[]) WITH ORDINALITY AS u(t, d, o, n)
-         ORDER BY n
-         RETURNING id",
-    )
-    .bind(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| sqlx::types::Json(&e.detail))
-            .collect::<Vec<_>>(),
-    )
-    .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
-    .bind(published)
-    .fetch_all(conn)
-    .await
-    .map_err(StoreError::db("stage events"))?;
+    // match the events in order. Every data-modifying CTE runs whether or not it is referenced.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH {},
+                  forgotten AS (DELETE FROM tds_outbox WHERE id = ANY($13::bigint[]))
+             INSERT INTO tds_outbox (detail_type, detail, occurred_at)
+             SELECT t, d, o FROM unnest($10::text[], $11::jsonb[], $12::timestamptz[]) WITH ORDINALITY AS u(t, d, o, n)
+             ORDER BY n
+             RETURNING id",
+            crate::receipts::RECORD_CTE
+        )
+    });
+    let query = crate::receipts::bind(sqlx::query_scalar(SQL.as_str()), receipts);
+    let mut ids: Vec<i64> = query
+        .bind(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| sqlx::types::Json(&e.detail))
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
+        .bind(published)
+        .fetch_all(conn)
+        .await
+        .map_err(StoreError::db("record receipts and stage events"))?;
     ids.sort_unstable();
     Ok(ids)
 }

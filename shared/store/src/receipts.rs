@@ -54,45 +54,41 @@ impl Store {
     }
 }
 
-/// Records `receipts` on `conn` in one statement: new keys are inserted, an existing key takes the
-/// latest carrying message and, if it was not applied yet, this outcome. A key that was applied
-/// keeps its first outcome and time.
-pub(crate) async fn record(
-    conn: &mut sqlx::PgConnection,
-    receipts: &[NewReceipt],
-) -> Result<(), StoreError> {
-    if receipts.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO tds_webhook_receipts AS r
-                (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at,
-                 outcome, processed_at)
-         SELECT DISTINCT ON (dedupe_key) t.*, CASE WHEN t.outcome IS NULL THEN NULL ELSE clock_timestamp() END
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::timestamptz[], $7::text[], $8::timestamptz[], $9::text[])
-              AS t(org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at, outcome)
-         ORDER BY dedupe_key, outcome NULLS LAST
-         ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id,
-                outcome = COALESCE(r.outcome, EXCLUDED.outcome),
-                processed_at = COALESCE(r.processed_at, EXCLUDED.processed_at)",
-    )
-    .bind(receipts.iter().map(|r| r.org_id.as_str()).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.zoho_id.as_str()).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.action).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.last_modified_time).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
-    .bind(receipts.iter().map(|r| r.received_at).collect::<Vec<_>>())
-    .bind(
-        receipts
-            .iter()
-            .map(|r| r.outcome.as_ref().map(Outcome::label))
-            .collect::<Vec<_>>(),
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-    .map_err(StoreError::db("webhook receipts"))
+/// The receipts' insert as a data-modifying CTE named `receipts` over parameters `$1`..`$9` (see
+/// [`bind`]): new keys are inserted, an existing key takes the latest carrying message and, if it was
+/// not applied yet, this outcome. A key that was applied keeps its first outcome and time. The outbox
+/// statement ([`crate::outbox::stage`]) carries it, so a batch's receipts and events cost one round trip.
+pub(crate) const RECORD_CTE: &str = "receipts AS (
+    INSERT INTO tds_webhook_receipts AS r
+           (org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at,
+            outcome, processed_at)
+    SELECT DISTINCT ON (dedupe_key) t.*, CASE WHEN t.outcome IS NULL THEN NULL ELSE clock_timestamp() END
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::timestamptz[], $7::text[], $8::timestamptz[], $9::text[])
+         AS t(org_id, entity, zoho_id, action, dedupe_key, last_modified_time, message_id, received_at, outcome)
+    ORDER BY dedupe_key, outcome NULLS LAST
+    ON CONFLICT (dedupe_key) DO UPDATE SET message_id = EXCLUDED.message_id,
+           outcome = COALESCE(r.outcome, EXCLUDED.outcome),
+           processed_at = COALESCE(r.processed_at, EXCLUDED.processed_at))";
+
+/// Binds `receipts` as [`RECORD_CTE`]'s parameters `$1`..`$9`.
+pub(crate) fn bind<'q>(
+    query: sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
+    receipts: &'q [NewReceipt],
+) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments> {
+    query
+        .bind(receipts.iter().map(|r| r.org_id.as_str()).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.zoho_id.as_str()).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.action).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.last_modified_time).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.received_at).collect::<Vec<_>>())
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.outcome.as_ref().map(Outcome::label))
+                .collect::<Vec<_>>(),
+        )
 }

@@ -97,17 +97,21 @@ impl WriteTx {
         &mut self,
         receipts: &[crate::NewReceipt],
     ) -> Result<(), StoreError> {
-        crate::receipts::record(self.conn(), receipts).await
+        crate::outbox::stage(self.conn(), receipts, &[], &[])
+            .await
+            .map(|_| ())
     }
 
-    /// Stages domain events in the outbox and forgets `published` ones, in one statement of this
-    /// transaction; returns the new events' ids (in order), which become each event's `event_id`.
-    pub async fn stage_events(
+    /// Records webhook `receipts`, stages domain `events` in the outbox and forgets `published` ones,
+    /// all in one statement of this transaction (the last round trip before COMMIT); returns the new
+    /// events' ids (in order), which become each event's `event_id`.
+    pub async fn stage(
         &mut self,
+        receipts: &[crate::NewReceipt],
         events: &[tds_core::ports::DomainEvent],
         published: &[i64],
     ) -> Result<Vec<i64>, StoreError> {
-        crate::outbox::stage(self.conn(), events, published).await
+        crate::outbox::stage(self.conn(), receipts, events, published).await
     }
 
     /// Commits every write of the transaction.

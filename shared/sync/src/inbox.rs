@@ -457,7 +457,7 @@ impl Processor {
             }
             all.push(results);
         }
-        batch.tx().record_receipts(&receipts).await?;
+        batch.record_receipts(receipts);
         batch.commit().await?;
         Ok(all)
     }

@@ -185,6 +185,7 @@ impl EntityWriter {
             writer: self,
             tx: self.store.begin().await?,
             events: Vec::new(),
+            receipts: Vec::new(),
             tally: BTreeMap::new(),
         })
     }
@@ -274,6 +275,8 @@ pub struct WriteBatch<'w> {
     writer: &'w EntityWriter,
     tx: WriteTx,
     events: Vec<DomainEvent>,
+    /// Webhook receipts, recorded with the events in the statement before COMMIT.
+    receipts: Vec<tds_store::NewReceipt>,
     /// Rows applied, unchanged and stale per kind, counted once the batch commits.
     tally: BTreeMap<EntityKind, [usize; 3]>,
 }
@@ -467,17 +470,22 @@ impl WriteBatch<'_> {
         tally[2] += report.stale();
     }
 
-    /// The transaction, for writes that commit with the rows (webhook receipts).
-    pub fn tx(&mut self) -> &mut WriteTx {
-        &mut self.tx
+    /// Webhook receipts to record with the batch: written at commit, in the statement that stages
+    /// the events, so they cost no round trip of their own.
+    pub fn record_receipts(&mut self, receipts: Vec<tds_store::NewReceipt>) {
+        self.receipts.extend(receipts);
     }
 
     /// Commits, then publishes the events of what changed.
     pub async fn commit(mut self) -> Result<(), Failure> {
         // The events are staged in the outbox with the rows: published at least once, whatever
-        // happens after the commit.
+        // happens after the commit. The receipts go in the same statement.
         let published = self.writer.take_published();
-        let ids = match self.tx.stage_events(&self.events, &published).await {
+        let ids = match self
+            .tx
+            .stage(&self.receipts, &self.events, &published)
+            .await
+        {
             Ok(ids) => ids,
             Err(e) => {
                 self.writer.note_published(published);
