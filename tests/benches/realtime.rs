@@ -124,15 +124,60 @@ async fn ingest_phase() {
 }
 
 /// Counts the statements sqlx sends on their own round trip (its `sqlx::query` events: COMMIT
-/// included; BEGIN is queued by sqlx and sent with the transaction's first statement).
+/// included; BEGIN is queued by sqlx and sent with the transaction's first statement), and adds up
+/// the time each kind of statement took as sqlx measured it (from send to last row), keyed by the
+/// statement's first words.
 #[derive(Default, Clone)]
-struct StatementCounter(Arc<std::sync::atomic::AtomicUsize>);
+struct StatementCounter(
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::Mutex<std::collections::BTreeMap<String, Duration>>>,
+);
+
+/// The `summary` and `elapsed_secs` fields of a `sqlx::query` event.
+#[derive(Default)]
+struct QueryFields {
+    summary: String,
+    elapsed: f64,
+}
+
+impl tracing::field::Visit for QueryFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "summary" {
+            self.summary = value
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed = value;
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut fields = QueryFields::default();
+            event.record(&mut fields);
+            let mut times = self.1.lock().unwrap();
+            *times.entry(fields.summary).or_default() += Duration::from_secs_f64(fields.elapsed);
         }
+    }
+}
+
+impl StatementCounter {
+    /// The time per statement kind since the last call, in µs per batch of `rounds`.
+    fn take_times(&self, rounds: usize) -> String {
+        std::mem::take(&mut *self.1.lock().unwrap())
+            .into_iter()
+            .map(|(k, d)| format!("\"{k}\" {:.0}", d.as_secs_f64() * 1e6 / rounds as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -227,6 +272,7 @@ async fn processor_phase() {
         // Batches are built as they are needed (as SQS hands them over) and only processing is timed.
         let (mut elapsed, mut rounds) = (Duration::ZERO, 0usize);
         let (s0, a0) = (count(&statements.0), count(&tds_tests::ACQUIRES));
+        statements.take_times(1); // what came before this phase
         for start in (0..n).step_by(size) {
             let batch = invoice_messages(&prefix, start..(start + size).min(n));
             let t = Instant::now();
@@ -236,6 +282,7 @@ async fn processor_phase() {
             assert!(out.iter().all(|(_, d)| *d == tds_sync::Disposition::Done));
         }
         let per_batch = |now: usize, before: usize| (now - before) as f64 / rounds as f64;
+        let times = statements.take_times(rounds);
         let (stmts, acquires) = (
             per_batch(count(&statements.0), s0),
             per_batch(count(&tds_tests::ACQUIRES), a0),
@@ -274,6 +321,11 @@ async fn processor_phase() {
              raw_copy={copy_rate:.0} rows/s ratio={:.2}",
             stmts + acquires,
             rate / copy_rate
+        );
+        println!(
+            "processor batch={size} µs per batch: all {:.0}, by statement (sqlx's time, send to last row): {times}; raw COPY {:.0}",
+            elapsed.as_secs_f64() * 1e6 / rounds as f64,
+            copy.as_secs_f64() * 1e6 / rounds as f64
         );
     }
     let written: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")

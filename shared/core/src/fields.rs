@@ -276,6 +276,10 @@ pub fn is_zoho_id(s: &str) -> bool {
 /// `2024-02-01` (midnight UTC). Returns `None` for anything else.
 pub fn parse_zoho_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    // Zoho's own shape, read without chrono's format parser (the write path reads two per record).
+    if let Some(t) = zoho_shape(s) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(t.with_timezone(&Utc));
     }
@@ -293,9 +297,64 @@ pub fn parse_zoho_timestamp(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| Utc.from_utc_datetime(&t))
 }
 
+/// `yyyy-mm-ddThh:mm:ss+hhmm` exactly (how Zoho writes its times); `None` for anything else, which
+/// the general parsers then read.
+fn zoho_shape(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let sign = match b[19] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let date = ymd(&b[..10])?;
+    let time = date.and_hms_opt(
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    )?;
+    let offset = FixedOffset::east_opt(
+        sign * (digits(&b[20..22])? * 3600 + digits(&b[22..24])? * 60) as i32,
+    )?;
+    offset
+        .from_local_datetime(&time)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `yyyy-mm-dd` exactly.
+fn ymd(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        digits(&b[..4])? as i32,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )
+}
+
+/// ASCII digits as a number; `None` if any byte is not a digit.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
 /// Parses a Zoho date (`yyyy-mm-dd`), or takes the date part of a Zoho timestamp.
 pub fn parse_zoho_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    if let Some(d) = ymd(s.as_bytes()) {
+        return Some(d);
+    }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
         DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
             .ok()
@@ -364,6 +423,25 @@ mod tests {
         );
         assert_eq!(parse_zoho_timestamp("yesterday"), None);
         assert_eq!(parse_zoho_timestamp("2024-13-01"), None);
+        // Zoho's shape is read by hand: it must agree with chrono's parser, and refuse what it refuses.
+        assert_eq!(
+            parse_zoho_timestamp("2024-02-01T03:24:54-0530"),
+            Some(expect)
+        );
+        assert_eq!(parse_zoho_timestamp("2024-02-30T10:54:54+0200"), None);
+        assert_eq!(parse_zoho_timestamp("2024-02-01T24:54:54+0200"), None);
+        assert_eq!(parse_zoho_timestamp("2024-02-01T10:54:54+2500"), None);
+        assert_eq!(parse_zoho_timestamp("2024-0a-01T10:54:54+0200"), None);
+        assert_eq!(parse_zoho_timestamp("2024-02-01T10:54:54*0200"), None);
+        assert_eq!(
+            parse_zoho_date("2024-02-01"),
+            NaiveDate::from_ymd_opt(2024, 2, 1)
+        );
+        assert_eq!(
+            parse_zoho_date("2024-02-01T10:54:54+0200"),
+            NaiveDate::from_ymd_opt(2024, 2, 1)
+        );
+        assert_eq!(parse_zoho_date("2024-02-31"), None);
         assert_eq!(format_zoho_timestamp(expect), "2024-02-01T08:54:54+0000");
     }
 

@@ -108,10 +108,23 @@ impl<E: Entity> VersionedRow<E> {
 /// SHA-256 of the canonical JSON of `record`: object keys sorted (serde_json's default map is ordered),
 /// no insignificant whitespace. Two records with the same content hash are the same record.
 pub fn content_hash(record: &Value) -> [u8; 32] {
-    // `Value`'s Display writes compact JSON with keys in map order, which is sorted without the
-    // `preserve_order` feature (checked by a test below).
-    let canonical = record.to_string();
-    Sha256::digest(canonical.as_bytes()).into()
+    // serde_json writes compact JSON with keys in map order, which is sorted without the
+    // `preserve_order` feature (checked by a test below); streamed into the hash, not into a string.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    // A `Value` written to a sink that never fails cannot fail.
+    let written = serde_json::to_writer(&mut hashing, record);
+    debug_assert!(written.is_ok(), "a JSON value serializes");
+    hashing.0.finalize().into()
 }
 
 #[cfg(test)]
@@ -125,6 +138,12 @@ mod tests {
         let b: Value = serde_json::from_str(r#"{"a":{"x":3,"y":2},"b":1}"#).unwrap();
         assert_eq!(content_hash(&a), content_hash(&b));
         assert_ne!(content_hash(&a), content_hash(&json!({"a": 1})));
+        let canonical: [u8; 32] = Sha256::digest(br#"{"a":{"x":3,"y":2},"b":1}"#).into();
+        assert_eq!(
+            content_hash(&a),
+            canonical,
+            "the hash of the compact, sorted text"
+        );
         assert_eq!(a.to_string(), r#"{"a":{"x":3,"y":2},"b":1}"#);
     }
 }

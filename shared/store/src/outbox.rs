@@ -37,7 +37,12 @@ pub(crate) async fn stage(
     });
     let query = crate::receipts::bind(sqlx::query_scalar(SQL.as_str()), receipts);
     let mut ids: Vec<i64> = query
-        .bind(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.detail_type.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(
             events
                 .iter()

@@ -77,13 +77,43 @@ pub(crate) fn bind<'q>(
     receipts: &'q [NewReceipt],
 ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments> {
     query
-        .bind(receipts.iter().map(|r| r.org_id.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.zoho_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.org_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.entity.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.zoho_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(receipts.iter().map(|r| r.action).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.dedupe_key.as_str()).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.last_modified_time).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.dedupe_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.last_modified_time)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.message_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(receipts.iter().map(|r| r.received_at).collect::<Vec<_>>())
         .bind(
             receipts

@@ -63,6 +63,20 @@ impl InboxBody {
     }
 }
 
+/// A queue message's body read once: the body to process (a dead letter this processor wrapped,
+/// moved back by a redrive, is unwrapped to what it carried) and what it is. The wrapper is looked
+/// for only in a body that is not an inbox message, so the common case is parsed once.
+fn read_body(body: &str) -> (std::borrow::Cow<'_, str>, InboxBody) {
+    let parsed = InboxBody::parse(body);
+    if let InboxBody::Unreadable(_) = parsed {
+        if let std::borrow::Cow::Owned(original) = unwrap_dead_letter(body) {
+            let parsed = InboxBody::parse(&original);
+            return (std::borrow::Cow::Owned(original), parsed);
+        }
+    }
+    (std::borrow::Cow::Borrowed(body), parsed)
+}
+
 /// Applies inbox batches; constructed with the dead-letter queue and the runner for sync jobs.
 #[derive(Clone)]
 pub struct Processor {
@@ -113,10 +127,10 @@ impl Processor {
         let mut work: Vec<Work> = Vec::new();
         let started = std::time::Instant::now();
         // A dead letter this processor wrapped, moved back by a redrive: process what it carried.
-        let bodies: Vec<std::borrow::Cow<'_, str>> =
-            batch.iter().map(|m| unwrap_dead_letter(&m.body)).collect();
-        for (index, body) in bodies.iter().map(|b| b.as_ref()).enumerate() {
-            let disposition = match InboxBody::parse(body) {
+        let (bodies, parsed): (Vec<std::borrow::Cow<'_, str>>, Vec<InboxBody>) =
+            batch.iter().map(|m| read_body(&m.body)).unzip();
+        for (index, (body, parsed)) in bodies.iter().map(|b| b.as_ref()).zip(parsed).enumerate() {
+            let disposition = match parsed {
                 InboxBody::Webhook(message) => {
                     let refetch = needs_refetch(message.kind, &message.payload);
                     work.push(Work {
