@@ -2,7 +2,9 @@
 //! announce and deleted once the event bus has them (by the next write of the same process, in the
 //! same statement that stages its events, or by a drain), so an event is published at least once
 //! even when the bus fails or the process dies between the commit and the publish. Each event
-//! carries its row id as `event_id`, for consumers to dedupe.
+//! carries its row id as `event_id`, for consumers to dedupe. The statement that stages a batch's
+//! events also records its webhook receipts (the insert is [`crate::receipts`]'s), so a write batch
+//! costs three round trips: its rows, this statement, COMMIT.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
