@@ -621,3 +621,40 @@ async fn a_record_zoho_refuses_is_skipped_and_counted_not_fatal(pool: PgPool) {
     assert_eq!(run.counts.failed, 1, "{run:?}");
     assert!(h.stored(EntityKind::Contact).await.contains_key(&good));
 }
+
+/// After a comparison, webhook receipts applied longer ago than the retention (30 days by default)
+/// are deleted and recent ones kept; a dry run deletes nothing.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn a_comparison_deletes_receipts_past_their_retention(pool: PgPool) {
+    let (h, _dir) = synced(pool.clone(), 10).await;
+    sqlx::query(
+        "INSERT INTO tds_webhook_receipts (org_id, entity, zoho_id, action, dedupe_key, received_at,
+                                           outcome, processed_at)
+         VALUES ($1, 'item', '1', 'edited', 'old', now() - interval '40 days', 'updated',
+                 now() - interval '40 days'),
+                ($1, 'item', '1', 'edited', 'recent', now() - interval '2 days', 'updated',
+                 now() - interval '2 days')",
+    )
+    .bind(ORG)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let keys = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT dedupe_key FROM tds_webhook_receipts ORDER BY dedupe_key",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    h.comparator()
+        .compare(&request(json!({"dry_run": true})))
+        .await
+        .unwrap();
+    assert_eq!(keys().await, ["old", "recent"], "a dry run deletes nothing");
+    h.comparator()
+        .compare(&request(json!({"heal": false})))
+        .await
+        .unwrap();
+    assert_eq!(keys().await, ["recent"]);
+}

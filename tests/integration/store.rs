@@ -922,6 +922,58 @@ async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPoo
     );
 }
 
+/// Receipts applied longer ago than the retention are deleted, a chunk a statement until none is left;
+/// recent ones and ones never applied (their messages are retried or dead-lettered) stay.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn receipts_past_their_retention_are_deleted_and_the_others_kept(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let receipt = |key: &str, outcome: Option<Outcome>| tds_store::NewReceipt {
+        org_id: "org".into(),
+        entity: "invoice".into(),
+        zoho_id: "1".into(),
+        action: "edited",
+        dedupe_key: key.into(),
+        last_modified_time: Some(base_time()),
+        message_id: "m".into(),
+        received_at: base_time(),
+        outcome,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.record_receipts(&[
+        receipt("old-1", Some(Outcome::Inserted)),
+        receipt("old-2", Some(Outcome::Updated)),
+        receipt("old-3", Some(Outcome::Unchanged)),
+        receipt("recent", Some(Outcome::Inserted)),
+        receipt("never-applied", None),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "UPDATE tds_webhook_receipts SET processed_at = now() - interval '31 days'
+         WHERE dedupe_key LIKE 'old-%'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // Two rows a statement: the three old receipts take two statements.
+    assert_eq!(store.prune_receipts(30, 2).await.unwrap(), 3);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT dedupe_key FROM tds_webhook_receipts ORDER BY dedupe_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, ["never-applied", "recent"]);
+    assert_eq!(store.prune_receipts(30, 2).await.unwrap(), 0);
+    // A longer retention keeps what a shorter one would delete.
+    sqlx::query("UPDATE tds_webhook_receipts SET processed_at = now() - interval '31 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store.prune_receipts(60, 2).await.unwrap(), 0);
+}
+
 /// The local stack's durable queue: what was sent survives the queue object (a process killed after
 /// answering 202 and started again); a received message is hidden for the visibility timeout, comes
 /// back when released, moves to the dead-letter queue after too many receives and redrives back;

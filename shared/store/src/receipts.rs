@@ -52,6 +52,30 @@ impl Store {
         .map_err(StoreError::db("webhook receipts"))?;
         Ok(keys.into_iter().collect())
     }
+
+    /// Deletes receipts applied more than `days` days ago, `chunk` rows a statement (each its own
+    /// short transaction, found through the BRIN index on `processed_at`) until none is left; returns
+    /// how many went. Receipts never applied are kept: they belong to messages retried or dead-lettered.
+    pub async fn prune_receipts(&self, days: u32, chunk: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM tds_webhook_receipts WHERE dedupe_key IN (
+                     SELECT dedupe_key FROM tds_webhook_receipts
+                     WHERE processed_at < now() - make_interval(days => $1) LIMIT $2)",
+            )
+            .bind(i32::try_from(days).unwrap_or(i32::MAX))
+            .bind(chunk)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::db("delete old webhook receipts"))?
+            .rows_affected();
+            deleted += n;
+            if n < u64::try_from(chunk).unwrap_or(0) || n == 0 {
+                return Ok(deleted);
+            }
+        }
+    }
 }
 
 /// The receipts' insert as a data-modifying CTE named `receipts` over parameters `$1`..`$9` (see

@@ -30,7 +30,14 @@ pub struct Settings {
     pub low_stock_threshold: Decimal,
     /// Zoho data centre (`TDS_ZOHO_DC`, default `us`).
     pub data_centre: DataCentre,
+    /// Days a webhook receipt is kept after it was applied (`TDS_RECEIPT_RETENTION_DAYS`, default 30;
+    /// 0 keeps them for ever). At least [`MIN_RECEIPT_RETENTION_DAYS`]: a receipt must outlive every
+    /// redelivery of its message, and SQS keeps a message 14 days at most.
+    pub receipt_retention_days: u32,
 }
+
+/// The shortest receipt retention: one day more than SQS's longest message retention.
+pub const MIN_RECEIPT_RETENTION_DAYS: u32 = 15;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -38,6 +45,7 @@ impl Default for Settings {
             sync: SyncSettings::default(),
             low_stock_threshold: Decimal::from(5),
             data_centre: DataCentre::Us,
+            receipt_retention_days: 30,
         }
     }
 }
@@ -65,6 +73,16 @@ impl Settings {
         }
         if let Some(dc) = parse::<DataCentre>(&lookup, "TDS_ZOHO_DC")? {
             s.data_centre = dc;
+        }
+        if let Some(days) = parse::<u32>(&lookup, "TDS_RECEIPT_RETENTION_DAYS")? {
+            if days != 0 && days < MIN_RECEIPT_RETENTION_DAYS {
+                return Err(format!(
+                    "TDS_RECEIPT_RETENTION_DAYS: {days} is too short: 0 (keep for ever) or at least \
+                     {MIN_RECEIPT_RETENTION_DAYS} days, since a receipt must outlive every redelivery \
+                     of its message (SQS keeps one up to 14 days)"
+                ));
+            }
+            s.receipt_retention_days = days;
         }
         Ok(s)
     }
@@ -218,11 +236,10 @@ impl App {
 
     /// The comparator (needs the inbox, for heal runs).
     pub fn comparator(&self) -> Result<Comparator, MissingPart> {
-        Ok(Comparator::new(
-            self.zoho.clone(),
-            self.writer(),
-            self.runner()?,
-        ))
+        Ok(
+            Comparator::new(self.zoho.clone(), self.writer(), self.runner()?)
+                .with_receipt_retention(self.settings.receipt_retention_days),
+        )
     }
 
     /// The stock poller.
@@ -253,6 +270,7 @@ mod tests {
         assert_eq!(s.low_stock_threshold, Decimal::from(5));
         assert_eq!(s.data_centre, DataCentre::Us);
         assert_eq!(s.sync.overlap, chrono::Duration::seconds(60));
+        assert_eq!(s.receipt_retention_days, 30);
     }
 
     #[test]
@@ -262,8 +280,12 @@ mod tests {
             ("TDS_ZOHO_DC", "eu"),
             ("TDS_SYNC_OVERLAP_SECS", "120"),
             ("TDS_JOB_TIME_BUDGET_SECS", "30"),
+            ("TDS_RECEIPT_RETENTION_DAYS", "90"),
         ])
         .unwrap();
+        assert_eq!(s.receipt_retention_days, 90);
+        let keep = settings(&[("TDS_RECEIPT_RETENTION_DAYS", "0")]).unwrap();
+        assert_eq!(keep.receipt_retention_days, 0, "0 keeps receipts for ever");
         assert_eq!(s.low_stock_threshold, Decimal::new(25, 1));
         assert_eq!(s.data_centre, DataCentre::Eu);
         assert_eq!(s.sync.overlap, chrono::Duration::seconds(120));
@@ -278,6 +300,9 @@ mod tests {
             ("TDS_ZOHO_DC", "mars"),
             ("TDS_SYNC_OVERLAP_SECS", "-5"),
             ("TDS_JOB_TIME_BUDGET_SECS", "soon"),
+            ("TDS_RECEIPT_RETENTION_DAYS", "-1"),
+            // Shorter than a message can wait in SQS: a redelivery would find no receipt.
+            ("TDS_RECEIPT_RETENTION_DAYS", "14"),
         ] {
             let e = settings(&[(name, value)]).unwrap_err();
             assert!(e.contains(name), "{e}");

@@ -34,6 +34,8 @@ pub struct Comparator {
     zoho: Arc<ZohoClient>,
     writer: EntityWriter,
     runner: SyncRunner,
+    /// Days applied webhook receipts are kept (0: for ever); older ones are deleted after a comparison.
+    receipt_retention_days: u32,
 }
 
 impl Comparator {
@@ -43,7 +45,14 @@ impl Comparator {
             zoho,
             writer,
             runner,
+            receipt_retention_days: 0,
         }
+    }
+
+    /// Deletes applied webhook receipts older than `days` after each comparison (0: keeps them).
+    pub fn with_receipt_retention(mut self, days: u32) -> Comparator {
+        self.receipt_retention_days = days;
+        self
     }
 
     fn store(&self) -> &Store {
@@ -69,6 +78,22 @@ impl Comparator {
                     .instrument(span)
                     .await?,
             );
+        }
+        if self.receipt_retention_days > 0 && !request.dry_run {
+            // Housekeeping: a failure is logged, never the comparison's.
+            match self
+                .store()
+                .prune_receipts(self.receipt_retention_days, 10_000)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    receipts = n,
+                    days = self.receipt_retention_days,
+                    "old webhook receipts deleted"
+                ),
+                Err(e) => tracing::warn!(error = %e, "old webhook receipts not deleted"),
+            }
         }
         Ok(out)
     }
