@@ -862,12 +862,9 @@ async fn sync_runs_are_recorded_and_cursors_only_move_forward(pool: PgPool) {
     );
 }
 
-/// A receipt is written with its change; a redelivery of an applied key keeps the first outcome, and
-/// one that was recorded unapplied (retried) takes the outcome of the delivery that applied it.
-#[sqlx::test(migrator = "tds_store::MIGRATOR")]
-async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPool) {
-    let store = Store::from_pool(pool.clone());
-    let receipt = |key: &str, message: &str, outcome: Option<Outcome>| tds_store::NewReceipt {
+/// A receipt of an invoice edit delivered as `message` with dedupe key `key`.
+fn receipt(key: &str, message: &str, outcome: Option<Outcome>) -> tds_store::NewReceipt {
+    tds_store::NewReceipt {
         org_id: "org".into(),
         entity: "invoice".into(),
         zoho_id: "1".into(),
@@ -877,7 +874,14 @@ async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPoo
         message_id: message.into(),
         received_at: base_time(),
         outcome,
-    };
+    }
+}
+
+/// A receipt is written with its change; a redelivery of an applied key keeps the first outcome, and
+/// one that was recorded unapplied (retried) takes the outcome of the delivery that applied it.
+#[sqlx::test(migrator = "tds_store::MIGRATOR")]
+async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
     let write = |receipts: Vec<tds_store::NewReceipt>| {
         let store = store.clone();
         async move {
@@ -927,17 +931,7 @@ async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPoo
 #[sqlx::test(migrator = "tds_store::MIGRATOR")]
 async fn receipts_past_their_retention_are_deleted_and_the_others_kept(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
-    let receipt = |key: &str, outcome: Option<Outcome>| tds_store::NewReceipt {
-        org_id: "org".into(),
-        entity: "invoice".into(),
-        zoho_id: "1".into(),
-        action: "edited",
-        dedupe_key: key.into(),
-        last_modified_time: Some(base_time()),
-        message_id: "m".into(),
-        received_at: base_time(),
-        outcome,
-    };
+    let receipt = |key: &str, outcome: Option<Outcome>| receipt(key, "m", outcome);
     let mut tx = store.begin().await.unwrap();
     tx.record_receipts(&[
         receipt("old-1", Some(Outcome::Inserted)),
