@@ -886,7 +886,7 @@ async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPoo
         let store = store.clone();
         async move {
             let mut tx = store.begin().await.unwrap();
-            tx.record_receipts(&receipts).await.unwrap();
+            tx.stage(&receipts, &[], &[]).await.unwrap();
             tx.commit().await.unwrap();
         }
     };
@@ -897,7 +897,7 @@ async fn receipts_keep_the_outcome_of_the_delivery_that_applied_them(pool: PgPoo
     ])
     .await;
     let mut tx = store.begin().await.unwrap();
-    tx.record_receipts(&[receipt("c", "m1", Some(Outcome::Inserted))])
+    tx.stage(&[receipt("c", "m1", Some(Outcome::Inserted))], &[], &[])
         .await
         .unwrap();
     drop(tx);
@@ -933,13 +933,17 @@ async fn receipts_past_their_retention_are_deleted_and_the_others_kept(pool: PgP
     let store = Store::from_pool(pool.clone());
     let receipt = |key: &str, outcome: Option<Outcome>| receipt(key, "m", outcome);
     let mut tx = store.begin().await.unwrap();
-    tx.record_receipts(&[
-        receipt("old-1", Some(Outcome::Inserted)),
-        receipt("old-2", Some(Outcome::Updated)),
-        receipt("old-3", Some(Outcome::Unchanged)),
-        receipt("recent", Some(Outcome::Inserted)),
-        receipt("never-applied", None),
-    ])
+    tx.stage(
+        &[
+            receipt("old-1", Some(Outcome::Inserted)),
+            receipt("old-2", Some(Outcome::Updated)),
+            receipt("old-3", Some(Outcome::Unchanged)),
+            receipt("recent", Some(Outcome::Inserted)),
+            receipt("never-applied", None),
+        ],
+        &[],
+        &[],
+    )
     .await
     .unwrap();
     tx.commit().await.unwrap();

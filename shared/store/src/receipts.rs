@@ -71,7 +71,8 @@ impl Store {
             .map_err(StoreError::db("delete old webhook receipts"))?
             .rows_affected();
             deleted += n;
-            if n < u64::try_from(chunk).unwrap_or(0) || n == 0 {
+            // A short chunk was the last one (`n == 0` also ends a non-positive `chunk`).
+            if n == 0 || n < u64::try_from(chunk).unwrap_or(0) {
                 return Ok(deleted);
             }
         }

@@ -91,17 +91,6 @@ impl WriteTx {
         crate::upsert::tombstone(self.conn(), kind, deletions, false).await
     }
 
-    /// Records webhook receipts with their outcomes, in one statement, in this transaction (see
-    /// [`crate::NewReceipt`]).
-    pub async fn record_receipts(
-        &mut self,
-        receipts: &[crate::NewReceipt],
-    ) -> Result<(), StoreError> {
-        crate::outbox::stage(self.conn(), receipts, &[], &[])
-            .await
-            .map(|_| ())
-    }
-
     /// Records webhook `receipts`, stages domain `events` in the outbox and forgets `published` ones,
     /// all in one statement of this transaction (the last round trip before COMMIT); returns the new
     /// events' ids (in order), which become each event's `event_id`.
