@@ -707,10 +707,13 @@ async fn only_the_message_that_cannot_be_written_is_dead_lettered(pool: PgPool) 
 async fn events_are_published_at_least_once_even_when_the_bus_fails(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let staged = |pool: PgPool| async move {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tds_outbox")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+        // Events, not rows: a row holds one write batch's events.
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(sum(jsonb_array_length(events)), 0)::bigint FROM tds_outbox",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
     };
     let items: Vec<Value> = s.sim.sim.with_state(|st| {
         st.orgs[ORG]
@@ -719,7 +722,8 @@ async fn events_are_published_at_least_once_even_when_the_bus_fails(pool: PgPool
             .cloned()
             .collect()
     });
-    // A healthy bus: events carry their outbox id (their rows are forgotten with the next write).
+    // A healthy bus: events carry their outbox ids (`<row>` for the first, `<row>.<n>` after; the
+    // row is forgotten with the next write).
     let out = s
         .processor
         .process(vec![message(EntityKind::Item, &items[0], Action::Edited)])
@@ -731,6 +735,11 @@ async fn events_are_published_at_least_once_even_when_the_bus_fails(pool: PgPool
         first.iter().all(|e| e.detail["event_id"].is_string()),
         "{first:?}"
     );
+    let ids: std::collections::HashSet<&str> = first
+        .iter()
+        .map(|e| e.detail["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), first.len(), "event ids are unique: {first:?}");
 
     // EventBridge fails after the rows are written: the rows stay, the events wait in the outbox.
     s.events.set_failing(true);

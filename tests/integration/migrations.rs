@@ -136,3 +136,52 @@ fn migrations_follow_the_forward_only_rule() {
     assert_eq!(MIGRATOR.iter().count(), names.len());
     assert!(MIGRATOR.iter().all(|m| !m.migration_type.is_reversible()));
 }
+
+#[sqlx::test(migrations = false)]
+async fn events_waiting_in_the_old_outbox_keep_their_ids_after_the_batch_migration(pool: PgPool) {
+    // The schema as it was before the outbox held one row per batch.
+    let before = sqlx::migrate::Migrator {
+        migrations: MIGRATOR
+            .iter()
+            .filter(|m| m.version < 20261206000011)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    before.run(&pool).await.unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tds_outbox (detail_type, detail, occurred_at, created_at)
+         VALUES ('tds.entity.synced', '{\"org_id\": \"1\", \"zoho_id\": \"42\"}',
+                 '2026-12-01T10:00:00.123456Z', now() - interval '1 hour') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+
+    Store::from_pool(pool.clone()).migrate().await.unwrap();
+    let waiting = Store::from_pool(pool.clone())
+        .unpublished_events(300.0, 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let (row, events) = &waiting[0];
+    assert_eq!(*row, id);
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.detail_type, "tds.entity.synced");
+    assert_eq!(event.detail["zoho_id"], "42");
+    assert_eq!(
+        event.detail["event_id"],
+        id.to_string(),
+        "the same event_id as before"
+    );
+    assert_eq!(
+        event.time,
+        "2026-12-01T10:00:00.123456Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
+}

@@ -64,6 +64,8 @@ pub struct VersionedRow<E> {
     pub version: DateTime<Utc>,
     /// SHA-256 of the canonical (key-sorted, compact) JSON of the record.
     pub content_hash: [u8; 32],
+    /// That canonical JSON: serialized once, for the hash and for the database.
+    pub record_json: String,
     /// Number of non-null top-level fields of the record; richer wins over poorer at equal versions.
     pub completeness: i32,
     /// The entity.
@@ -80,11 +82,13 @@ impl<E: Entity> VersionedRow<E> {
             Value::Object(map) => map.values().filter(|v| !v.is_null()).count(),
             _ => 0,
         };
+        let record_json = canonical_json(record);
         VersionedRow {
             org_id: org_id.into(),
             zoho_id: entity.zoho_id(),
             version,
-            content_hash: content_hash(record),
+            content_hash: Sha256::digest(record_json.as_bytes()).into(),
+            record_json,
             completeness: i32::try_from(completeness).unwrap_or(i32::MAX),
             entity,
         }
@@ -103,6 +107,13 @@ impl<E: Entity> VersionedRow<E> {
     pub fn supersedes(&self, current: &Self) -> bool {
         self.content_hash != current.content_hash && self.version_cmp(current) == Ordering::Greater
     }
+}
+
+/// The canonical JSON of `record`: object keys sorted (serde_json's default map is ordered), no
+/// insignificant whitespace.
+pub fn canonical_json(record: &Value) -> String {
+    // A `Value` always serializes (its keys are strings).
+    serde_json::to_string(record).unwrap_or_default()
 }
 
 /// SHA-256 of the canonical JSON of `record`: object keys sorted (serde_json's default map is ordered),
@@ -145,5 +156,20 @@ mod tests {
             "the hash of the compact, sorted text"
         );
         assert_eq!(a.to_string(), r#"{"a":{"x":3,"y":2},"b":1}"#);
+    }
+
+    #[test]
+    fn a_row_carries_the_canonical_json_its_hash_is_over() {
+        let record =
+            json!({"location_name": "Main", "location_id": "9", "address": {"z": 1, "a": null}});
+        let location = crate::model::Location::parse(record.clone()).unwrap();
+        let row = VersionedRow::new("1", location, chrono::Utc::now());
+        assert_eq!(
+            row.record_json,
+            r#"{"address":{"a":null,"z":1},"location_id":"9","location_name":"Main"}"#
+        );
+        assert_eq!(row.content_hash, content_hash(&record));
+        let back: Value = serde_json::from_str(&row.record_json).unwrap();
+        assert_eq!(back, record);
     }
 }

@@ -91,15 +91,16 @@ impl WriteTx {
         crate::upsert::tombstone(self.conn(), kind, deletions, false).await
     }
 
-    /// Records webhook `receipts`, stages domain `events` in the outbox and forgets `published` ones,
-    /// all in one statement of this transaction (the last round trip before COMMIT); returns the new
-    /// events' ids (in order), which become each event's `event_id`.
+    /// Records webhook `receipts`, stages domain `events` in the outbox (one row) and forgets
+    /// `published` outbox rows, all in one statement of this transaction (the last round trip before
+    /// COMMIT); returns the new outbox row's id (`None` without events), from which each event's
+    /// `event_id` is made ([`crate::outbox::with_event_id`]).
     pub async fn stage(
         &mut self,
         receipts: &[crate::NewReceipt],
         events: &[tds_core::ports::DomainEvent],
         published: &[i64],
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         crate::outbox::stage(self.conn(), receipts, events, published).await
     }
 

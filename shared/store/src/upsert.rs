@@ -22,12 +22,38 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use tds_core::{Entity, EntityKind, VersionedRow};
 
 use crate::columns::ColumnBuffers;
 use crate::{Store, StoreError};
+
+/// A record's canonical JSON, bound as `jsonb` as it is (serialized once, with its content hash).
+struct JsonText<'a>(&'a str);
+
+impl sqlx::Type<sqlx::Postgres> for JsonText<'_> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_name("jsonb")
+    }
+}
+
+impl sqlx::postgres::PgHasArrayType for JsonText<'_> {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_name("_jsonb")
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for JsonText<'_> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        // jsonb's binary format: a version byte (1), then the JSON text.
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(sqlx::encode::IsNull::No)
+    }
+}
 
 /// What happened to one incoming row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +246,7 @@ pub(crate) async fn upsert_gated<E: Entity>(
         versions.push(row.version);
         hashes.push(row.content_hash.to_vec());
         completeness.push(row.completeness);
-        records.push(Json(row.entity.record()));
+        records.push(JsonText(&row.record_json));
         typed.begin_row();
         row.entity.write_columns(&mut typed);
         typed.end_row();
@@ -524,6 +550,9 @@ fn upsert_sql<'a>(
         .map(|(n, _)| format!("{n} = EXCLUDED.{n}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The prior row (`p`, read in the statement's snapshot, so as it was before the write) is
+    // looked up only for rows not inserted: `OFFSET 0` keeps the lateral subquery a plan of its own,
+    // whose `w.inserted` test PostgreSQL runs once per row before the index scan (a one-time filter).
     format!(
         "WITH incoming AS (
             SELECT * FROM UNNEST({params}) AS t({names})
@@ -542,6 +571,10 @@ fn upsert_sql<'a>(
                (p.content_hash = i.content_hash) AS same_content
         FROM incoming i
         LEFT JOIN written w ON w.org_id = i.org_id AND w.zoho_id = i.zoho_id
-        LEFT JOIN {table} p ON p.org_id = i.org_id AND p.zoho_id = i.zoho_id"
+        LEFT JOIN LATERAL (
+            SELECT s.last_modified_time, s.deleted_at, s.content_hash FROM {table} s
+            WHERE w.inserted IS NOT TRUE AND s.org_id = i.org_id AND s.zoho_id = i.zoho_id
+            OFFSET 0
+        ) p ON true"
     )
 }

@@ -188,7 +188,7 @@ pub(crate) fn needs_refetch(kind: EntityKind, payload: &Value) -> bool {
         | EntityKind::SalesOrder
         | EntityKind::Bill
         | EntityKind::CreditNote
-        | EntityKind::PurchaseOrder => Document::parse(kind, payload.clone())
+        | EntityKind::PurchaseOrder => Document::read(kind, payload)
             .map(|d| d.needs_detail())
             .unwrap_or(true),
         // A price book's rates come only with its complete record (`pricebook_items`).

@@ -195,19 +195,20 @@ impl EntityWriter {
         crate::publish(&*self.events, events).await
     }
 
-    /// Publishes events staged in the outbox as `ids`, then forgets them; if the bus fails they stay
-    /// for [`EntityWriter::drain_outbox`].
-    async fn publish_staged(&self, events: Vec<DomainEvent>, ids: Vec<i64>) {
-        if events.is_empty() {
+    /// Publishes events staged in the outbox as row `batch`, then forgets the row; if the bus fails
+    /// it stays for [`EntityWriter::drain_outbox`].
+    async fn publish_staged(&self, events: Vec<DomainEvent>, batch: Option<i64>) {
+        let Some(batch) = batch.filter(|_| !events.is_empty()) else {
             return;
-        }
+        };
+        let count = events.len();
         match self.events.publish(events).await {
             // Forgotten by this process's next write (in the statement that stages its events);
             // should the process die first, the drain publishes them again (consumers dedupe on
             // event_id).
-            Ok(()) => self.note_published(ids),
+            Ok(()) => self.note_published(vec![batch]),
             Err(e) => {
-                tracing::warn!(error = %e, events = ids.len(), "events not published yet: left in the outbox")
+                tracing::warn!(error = %e, events = count, "events not published yet: left in the outbox")
             }
         }
         self.maybe_drain().await;
@@ -224,21 +225,24 @@ impl EntityWriter {
         }
         let mut published = 0;
         loop {
-            let staged = self.store.unpublished_events(300.0, 100).await?;
+            // Ten rows at a time: a row holds one write batch's events.
+            let staged = self.store.unpublished_events(300.0, 10).await?;
             if staged.is_empty() {
                 return Ok(published);
             }
-            let (ids, events): (Vec<i64>, Vec<DomainEvent>) = staged.into_iter().unzip();
+            let (ids, events): (Vec<i64>, Vec<Vec<DomainEvent>>) = staged.into_iter().unzip();
+            let events: Vec<DomainEvent> = events.into_iter().flatten().collect();
+            let count = events.len();
             self.events
                 .publish(events)
                 .await
                 .map_err(|e| Failure::Retry(format!("event bus: {e}")))?;
             self.store.events_published(&ids).await?;
-            published += ids.len();
+            published += count;
         }
     }
 
-    /// Published events' outbox ids, to forget with the next write.
+    /// Outbox rows whose events were published, to forget with the next write.
     fn note_published(&self, ids: Vec<i64>) {
         let mut pending = self.published.lock().unwrap_or_else(|p| p.into_inner());
         pending.extend(ids);
@@ -481,12 +485,12 @@ impl WriteBatch<'_> {
         // The events are staged in the outbox with the rows: published at least once, whatever
         // happens after the commit. The receipts go in the same statement.
         let published = self.writer.take_published();
-        let ids = match self
+        let batch = match self
             .tx
             .stage(&self.receipts, &self.events, &published)
             .await
         {
-            Ok(ids) => ids,
+            Ok(batch) => batch,
             Err(e) => {
                 self.writer.note_published(published);
                 return Err(e.into());
@@ -507,13 +511,16 @@ impl WriteBatch<'_> {
             );
             metrics.count_by(Metric::EntitiesStale, Dim::Kind, kind.as_str(), stale);
         }
-        let events: Vec<DomainEvent> = self
-            .events
-            .into_iter()
-            .zip(&ids)
-            .map(|(e, id)| tds_store::outbox::with_event_id(e, *id))
-            .collect();
-        self.writer.publish_staged(events, ids).await;
+        let events: Vec<DomainEvent> = match batch {
+            Some(batch) => self
+                .events
+                .into_iter()
+                .enumerate()
+                .map(|(n, e)| tds_store::outbox::with_event_id(e, batch, n))
+                .collect(),
+            None => Vec::new(),
+        };
+        self.writer.publish_staged(events, batch).await;
         Ok(())
     }
 }

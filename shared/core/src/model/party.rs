@@ -239,15 +239,22 @@ pub struct Document {
 impl Document {
     /// Parses a record of transaction kind `kind`; other kinds are refused with an error.
     pub fn parse(kind: EntityKind, record: Value) -> Result<Document, ParseError> {
+        let parsed = Document::read(kind, &record)?;
+        Ok(Document { record, ..parsed })
+    }
+
+    /// [`Document::parse`] without taking the record: the fields only (`record` is `Null`), for a
+    /// verdict on a record that is written later (no copy of it is made).
+    pub fn read(kind: EntityKind, record: &Value) -> Result<Document, ParseError> {
         let spec = document_fields(kind).ok_or_else(|| ParseError {
             kind,
             id: None,
             field: "(kind)".into(),
             problem: "is not a transaction kind".into(),
         })?;
-        let f = Fields::new(kind, &record)?;
+        let f = Fields::new(kind, record)?;
         let id = f.id(spec.id)?;
-        let parsed = within_record(&id, || {
+        within_record(&id, || {
             let due_date = match spec.due_date {
                 Some(name) => f.opt_date(name)?,
                 None => None,
@@ -277,8 +284,7 @@ impl Document {
                 last_modified_time: f.opt_timestamp("last_modified_time")?,
                 record: Value::Null,
             })
-        })?;
-        Ok(Document { record, ..parsed })
+        })
     }
 
     /// Whether this record lacks the line items only a detail GET returns (it needs a re-fetch to be complete).
