@@ -3,7 +3,7 @@
 //!   and cached secrets, realistic signed item webhooks;
 //! * `processor`: entity-processor's throughput into PostgreSQL with complete invoice messages (no
 //!   re-fetch needed), receipts, version-gated writes and events included, at the template's SQS
-//!   batch size (10) and at 100; with statements and connection tests per batch, and the ratio to a
+//!   batch size (10) and at 100; with round trips per batch (BEGINs, statements, connection tests), and the ratio to a
 //!   raw COPY of the same rows in batches of the same size, measured in the same run.
 //!
 //! Each prints the process's peak resident memory (VmHWM); run one phase per process to read it alone.
@@ -123,14 +123,15 @@ async fn ingest_phase() {
     );
 }
 
-/// Counts the statements sqlx sends on their own round trip (its `sqlx::query` events: COMMIT
-/// included; BEGIN is queued by sqlx and sent with the transaction's first statement), and adds up
-/// the time each kind of statement took as sqlx measured it (from send to last row), keyed by the
-/// statement's first words.
+/// Counts the statements sqlx runs (its `sqlx::query` events, COMMIT included), adds up the time each
+/// kind took as sqlx measured it (from send to last row, keyed by the statement's first words), and
+/// counts COMMITs: each transaction's BEGIN is a round trip of its own too (sqlx 0.8 queues it and
+/// then waits for its answer before the first statement), but it logs no event.
 #[derive(Default, Clone)]
 struct StatementCounter(
     Arc<std::sync::atomic::AtomicUsize>,
     Arc<std::sync::Mutex<std::collections::BTreeMap<String, Duration>>>,
+    Arc<std::sync::atomic::AtomicUsize>,
 );
 
 /// The `summary` and `elapsed_secs` fields of a `sqlx::query` event.
@@ -164,6 +165,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut fields = QueryFields::default();
             event.record(&mut fields);
+            if fields.summary == "COMMIT" {
+                self.2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let mut times = self.1.lock().unwrap();
             *times.entry(fields.summary).or_default() += Duration::from_secs_f64(fields.elapsed);
         }
@@ -210,9 +214,10 @@ fn invoice_messages(prefix: &str, range: std::ops::Range<usize>) -> Vec<Incoming
         .collect()
 }
 
-/// entity-processor at the template's batch sizes: messages/s, statements and connection
-/// tests (one round trip each, for a connection idle past `tds_store::PING_IDLE_AFTER`) per batch, and the ratio to a
-/// raw COPY of the same rows in batches of the same size, in the same run.
+/// entity-processor at the template's batch sizes: messages/s, round trips per batch (each
+/// transaction's BEGIN, the statements, and connection tests, made for a connection idle past
+/// `tds_store::PING_IDLE_AFTER`), and the ratio to a raw COPY of the same rows in batches of the same
+/// size, in the same run.
 async fn processor_phase() {
     let n = tds_tests::env_or::<usize>("TDS_BENCH_MESSAGES", 20_000);
     let batches: Vec<usize> = std::env::var("TDS_BENCH_BATCHES")
@@ -271,7 +276,11 @@ async fn processor_phase() {
         let prefix = format!("48150{phase:02}");
         // Batches are built as they are needed (as SQS hands them over) and only processing is timed.
         let (mut elapsed, mut rounds) = (Duration::ZERO, 0usize);
-        let (s0, a0) = (count(&statements.0), count(&tds_tests::ACQUIRES));
+        let (s0, a0, b0) = (
+            count(&statements.0),
+            count(&tds_tests::ACQUIRES),
+            count(&statements.2),
+        );
         statements.take_times(1); // what came before this phase
         for start in (0..n).step_by(size) {
             let batch = invoice_messages(&prefix, start..(start + size).min(n));
@@ -283,9 +292,10 @@ async fn processor_phase() {
         }
         let per_batch = |now: usize, before: usize| (now - before) as f64 / rounds as f64;
         let times = statements.take_times(rounds);
-        let (stmts, acquires) = (
+        let (stmts, acquires, begins) = (
             per_batch(count(&statements.0), s0),
             per_batch(count(&tds_tests::ACQUIRES), a0),
+            per_batch(count(&statements.2), b0),
         );
 
         // The same rows as the processor writes them, COPYed in batches of the same size.
@@ -317,9 +327,9 @@ async fn processor_phase() {
         let copy_rate = n as f64 / copy.as_secs_f64();
         println!(
             "processor messages={n} batch={size} elapsed={elapsed:.2?} throughput={rate:.0} messages/s \
-             round_trips/batch={:.1} (statements {stmts:.1} + connection tests {acquires:.1}) \
+             round_trips/batch={:.1} (BEGIN {begins:.1} + statements {stmts:.1} + connection tests {acquires:.1}) \
              raw_copy={copy_rate:.0} rows/s ratio={:.2}",
-            stmts + acquires,
+            begins + stmts + acquires,
             rate / copy_rate
         );
         println!(

@@ -6,7 +6,7 @@
 //! whatever the batch's size. Each event carries an `event_id` for consumers to dedupe: the row id
 //! for the batch's first event, `<row id>.<n>` for its n-th after that. The statement that stages a
 //! batch's events also records its webhook receipts (the insert is [`crate::receipts`]'s), so a
-//! write batch costs three round trips: its rows, this statement, COMMIT.
+//! write batch costs four round trips: BEGIN, its rows, this statement, COMMIT.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

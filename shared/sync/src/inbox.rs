@@ -25,7 +25,7 @@ use tds_zoho::{Priority, ZohoClient};
 
 use crate::jobs::SyncJob;
 use crate::runner::{JobVerdict, SyncRunner};
-use crate::writer::{EntityWriter, Freshness};
+use crate::writer::{EntityWriter, Freshness, Prepared};
 use crate::{needs_refetch, unwrap_dead_letter, Disposition, Failure, Incoming};
 
 /// An inbox message body, parsed once.
@@ -425,28 +425,42 @@ impl Processor {
         message_ids: &[&str],
         keep: bool,
     ) -> Result<Vec<Vec<Result<Outcome, Failure>>>, Failure> {
-        let mut batch = self.writer.begin().await?;
+        // The transaction's BEGIN goes out first; its round trip overlaps the parse of the records.
+        let mut begin = std::pin::pin!(self.writer.begin());
+        let started = crate::writer::poll_once(&mut begin).await;
+        let mut prepared = Vec::with_capacity(groups.len());
+        for (org, kind, items, plan) in groups.iter_mut() {
+            if plan.records.is_empty() {
+                prepared.push(None);
+                continue;
+            }
+            // Each record versioned by its arrival where Zoho gives no time.
+            let records = if keep {
+                plan.records.clone()
+            } else {
+                std::mem::take(&mut plan.records)
+            };
+            let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = records
+                .into_iter()
+                .map(|(i, r)| (i, (r, items[i].message.received_at)))
+                .unzip();
+            prepared.push(Some((slots, Prepared::new(org, *kind, values))));
+        }
+        let mut batch = match started {
+            Some(started) => started?,
+            None => begin.await?,
+        };
         let mut all = Vec::with_capacity(groups.len());
         let mut receipts: Vec<NewReceipt> = Vec::new();
-        for (org, kind, items, plan) in groups {
+        for ((_, kind, items, plan), prepared) in groups.iter_mut().zip(prepared) {
             let mut results: Vec<Result<Outcome, Failure>> = (0..items.len())
                 .map(|_| Err(Failure::Retry("not applied".into())))
                 .collect();
             for (i, f) in &plan.failed {
                 results[*i] = Err(f.clone());
             }
-            if !plan.records.is_empty() {
-                // Each record versioned by its arrival where Zoho gives no time.
-                let records = if keep {
-                    plan.records.clone()
-                } else {
-                    std::mem::take(&mut plan.records)
-                };
-                let (slots, values): (Vec<usize>, Vec<(Value, chrono::DateTime<Utc>)>) = records
-                    .into_iter()
-                    .map(|(i, r)| (i, (r, items[i].message.received_at)))
-                    .unzip();
-                let written = batch.write(org, *kind, values, Freshness::Received).await?;
+            if let Some((slots, prepared)) = prepared {
+                let written = batch.write_prepared(prepared, Freshness::Received).await?;
                 for (i, r) in slots.into_iter().zip(written.records) {
                     results[i] = r.map_err(Failure::Permanent);
                 }

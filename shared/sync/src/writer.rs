@@ -272,6 +272,99 @@ impl EntityWriter {
     }
 }
 
+/// Polls `future` once: its output if it is done already, else `None` (awaiting it again goes on
+/// from there). A transaction's BEGIN is sent this way before CPU work, so its round trip overlaps it.
+pub(crate) async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// Records of one kind parsed and versioned with their child rows, ready for
+/// [`WriteBatch::write_prepared`]: the CPU part of a write, which touches no database (so it can run
+/// while a transaction's BEGIN is on its way).
+pub struct Prepared {
+    org: String,
+    /// One slot per record given: `Err` with the reason for a record that did not parse.
+    written: Written,
+    /// The slot of each row in `rows`.
+    slots: Vec<usize>,
+    rows: Vec<VersionedRow<AnyRow>>,
+    stock: Vec<VersionedRow<ItemStock>>,
+    rates: Vec<VersionedRow<tds_core::PriceBookRate>>,
+    books_with_rates: Vec<String>,
+    items_with_stock: Vec<String>,
+}
+
+impl Prepared {
+    /// Parses `records` of `kind` for organisation `org`, each versioned by the time TDS observed it
+    /// where Zoho gives none; a record that does not parse is logged and reported in its slot.
+    pub fn new(org: &str, kind: EntityKind, records: Vec<(Value, DateTime<Utc>)>) -> Prepared {
+        let mut p = Prepared {
+            org: org.to_string(),
+            written: Written {
+                records: Vec::with_capacity(records.len()),
+            },
+            slots: Vec::with_capacity(records.len()),
+            rows: Vec::with_capacity(records.len()),
+            stock: Vec::new(),
+            rates: Vec::new(),
+            books_with_rates: Vec::new(),
+            items_with_stock: Vec::new(),
+        };
+        for (slot, (record, observed)) in records.into_iter().enumerate() {
+            p.written.records.push(Err(String::new()));
+            match parse_entity(kind, record) {
+                Ok(AnyEntity::Item(item)) => {
+                    if item.stock_shape.is_some() {
+                        p.items_with_stock.push(item.item_id.clone());
+                    }
+                    p.stock.extend(
+                        item.stock_rows()
+                            .into_iter()
+                            .map(|s| VersionedRow::new(org, s, observed)),
+                    );
+                    p.rows.push(VersionedRow::new(
+                        org,
+                        AnyRow(AnyEntity::Item(item)),
+                        observed,
+                    ));
+                }
+                Ok(AnyEntity::PriceBook(book)) => {
+                    if book.rates.is_some() {
+                        p.books_with_rates.push(book.pricebook_id.clone());
+                    }
+                    p.rates.extend(
+                        book.rates
+                            .iter()
+                            .flatten()
+                            .map(|r| VersionedRow::new(org, r.clone(), observed)),
+                    );
+                    p.rows.push(VersionedRow::new(
+                        org,
+                        AnyRow(AnyEntity::PriceBook(book)),
+                        observed,
+                    ));
+                }
+                Ok(entity) => p
+                    .rows
+                    .push(VersionedRow::new(org, AnyRow(entity), observed)),
+                Err(e) => {
+                    tracing::warn!(org, %kind, error = %e, "record skipped: it does not parse");
+                    p.written.records[slot] = Err(e.to_string());
+                    continue;
+                }
+            }
+            p.slots.push(slot);
+        }
+        p
+    }
+}
+
 /// Writes that commit together: one transaction for every row, child row, tombstone and receipt
 /// mark given to it, whatever their number and kinds; the events are published after the commit.
 /// Dropped without [`WriteBatch::commit`], nothing is written and nothing published.
@@ -297,58 +390,26 @@ impl WriteBatch<'_> {
         records: Vec<(Value, DateTime<Utc>)>,
         freshness: Freshness,
     ) -> Result<Written, Failure> {
-        let mut written = Written {
-            records: Vec::with_capacity(records.len()),
-        };
-        let mut slots = Vec::with_capacity(records.len());
-        let mut rows = Vec::with_capacity(records.len());
-        let mut stock = Vec::new();
-        let mut rates = Vec::new();
-        let mut books_with_rates = Vec::new();
-        let mut items_with_stock = Vec::new();
-        for (slot, (record, observed)) in records.into_iter().enumerate() {
-            written.records.push(Err(String::new()));
-            match parse_entity(kind, record) {
-                Ok(AnyEntity::Item(item)) => {
-                    if item.stock_shape.is_some() {
-                        items_with_stock.push(item.item_id.clone());
-                    }
-                    stock.extend(
-                        item.stock_rows()
-                            .into_iter()
-                            .map(|s| VersionedRow::new(org, s, observed)),
-                    );
-                    rows.push(VersionedRow::new(
-                        org,
-                        AnyRow(AnyEntity::Item(item)),
-                        observed,
-                    ));
-                }
-                Ok(AnyEntity::PriceBook(book)) => {
-                    if book.rates.is_some() {
-                        books_with_rates.push(book.pricebook_id.clone());
-                    }
-                    rates.extend(
-                        book.rates
-                            .iter()
-                            .flatten()
-                            .map(|r| VersionedRow::new(org, r.clone(), observed)),
-                    );
-                    rows.push(VersionedRow::new(
-                        org,
-                        AnyRow(AnyEntity::PriceBook(book)),
-                        observed,
-                    ));
-                }
-                Ok(entity) => rows.push(VersionedRow::new(org, AnyRow(entity), observed)),
-                Err(e) => {
-                    tracing::warn!(org, %kind, error = %e, "record skipped: it does not parse");
-                    written.records[slot] = Err(e.to_string());
-                    continue;
-                }
-            }
-            slots.push(slot);
-        }
+        self.write_prepared(Prepared::new(org, kind, records), freshness)
+            .await
+    }
+
+    /// [`WriteBatch::write`] of records already parsed and versioned.
+    pub async fn write_prepared(
+        &mut self,
+        prepared: Prepared,
+        freshness: Freshness,
+    ) -> Result<Written, Failure> {
+        let Prepared {
+            org,
+            mut written,
+            slots,
+            rows,
+            stock,
+            rates,
+            books_with_rates,
+            items_with_stock,
+        } = prepared;
         if !rows.is_empty() {
             let report = match freshness {
                 Freshness::Received => self.tx.upsert(&rows).await?,
@@ -370,9 +431,9 @@ impl WriteBatch<'_> {
         // at, a book's record all its rates): the stored children it no longer lists are gone.
         let stock_ids: Vec<String> = stock.iter().map(|r| r.zoho_id.clone()).collect();
         let rate_ids: Vec<String> = rates.iter().map(|r| r.zoho_id.clone()).collect();
-        self.retire_unlisted(EntityKind::Item, org, items_with_stock, &stock_ids)
+        self.retire_unlisted(EntityKind::Item, &org, items_with_stock, &stock_ids)
             .await?;
-        self.retire_unlisted(EntityKind::PriceBook, org, books_with_rates, &rate_ids)
+        self.retire_unlisted(EntityKind::PriceBook, &org, books_with_rates, &rate_ids)
             .await?;
         Ok(written)
     }
