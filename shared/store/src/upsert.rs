@@ -31,15 +31,16 @@ use crate::{Store, StoreError};
 /// A record's canonical JSON, bound as `jsonb` as it is (serialized once, with its content hash).
 struct JsonText<'a>(&'a str);
 
+// `jsonb` and `jsonb[]` as sqlx's own `Json` names them: built-in type ids, no lookup by name.
 impl sqlx::Type<sqlx::Postgres> for JsonText<'_> {
     fn type_info() -> sqlx::postgres::PgTypeInfo {
-        sqlx::postgres::PgTypeInfo::with_name("jsonb")
+        <sqlx::types::Json<()> as sqlx::Type<sqlx::Postgres>>::type_info()
     }
 }
 
 impl sqlx::postgres::PgHasArrayType for JsonText<'_> {
     fn array_type_info() -> sqlx::postgres::PgTypeInfo {
-        sqlx::postgres::PgTypeInfo::with_name("_jsonb")
+        <sqlx::types::Json<()> as sqlx::postgres::PgHasArrayType>::array_type_info()
     }
 }
 
