@@ -197,10 +197,7 @@ impl EntityWriter {
 
     /// Publishes events staged in the outbox as row `batch`, then forgets the row; if the bus fails
     /// it stays for [`EntityWriter::drain_outbox`].
-    async fn publish_staged(&self, events: Vec<DomainEvent>, batch: Option<i64>) {
-        let Some(batch) = batch.filter(|_| !events.is_empty()) else {
-            return;
-        };
+    async fn publish_staged(&self, events: Vec<DomainEvent>, batch: i64) {
         let count = events.len();
         match self.events.publish(events).await {
             // Forgotten by this process's next write (in the statement that stages its events);
@@ -572,16 +569,16 @@ impl WriteBatch<'_> {
             );
             metrics.count_by(Metric::EntitiesStale, Dim::Kind, kind.as_str(), stale);
         }
-        let events: Vec<DomainEvent> = match batch {
-            Some(batch) => self
+        // An outbox row was staged exactly when there were events.
+        if let Some(batch) = batch {
+            let events = self
                 .events
                 .into_iter()
                 .enumerate()
                 .map(|(n, e)| tds_store::outbox::with_event_id(e, batch, n))
-                .collect(),
-            None => Vec::new(),
-        };
-        self.writer.publish_staged(events, batch).await;
+                .collect();
+            self.writer.publish_staged(events, batch).await;
+        }
         Ok(())
     }
 }
