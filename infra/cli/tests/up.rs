@@ -27,6 +27,16 @@ impl Drop for Stack {
     }
 }
 
+/// Sends SIGTERM to `child` (as Ctrl-C in a terminal would, or Lambda's shutdown), spelled
+/// `kill -s TERM -- <pid>`: see the browser's `Drop` for why the short form is not used.
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-s", "TERM", "--", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s TERM {}: {status}", child.id());
+}
+
 fn up(database_url: &str, data_dir: &std::path::Path, extra: &[&str]) -> Stack {
     start(Some(database_url), data_dir, extra)
 }
@@ -675,10 +685,7 @@ async fn without_database_url_it_runs_its_own_postgres_and_keeps_the_data() {
         30
     );
     // SIGTERM: the stack stops its cluster.
-    Command::new("kill")
-        .args(["-TERM", &stack.child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(&stack.child);
     let status = stack.child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(
@@ -692,10 +699,7 @@ async fn without_database_url_it_runs_its_own_postgres_and_keeps_the_data() {
         get(&stack, "/api/tds/status").await["entities"]["item"]["rows"],
         30
     );
-    Command::new("kill")
-        .args(["-TERM", &stack.child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(&stack.child);
     assert!(stack.child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1506,10 +1510,7 @@ async fn under_every_fault_at_once_it_converges_and_loses_nothing() {
         "{entity_events} events for {changed} rows changed"
     );
     pool.close().await;
-    Command::new("kill")
-        .args(["-TERM", &stack.child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(&stack.child);
     let _ = stack.child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,9 +38,15 @@ impl Drop for Browser {
                 }
             }
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .status();
+        // `kill -s KILL -- -<group>`, never `kill -KILL -<group>`: procps-ng 4.0.2 (Debian 12) reads
+        // only the first digit of a group after a signal option, so `kill -KILL -13479` is
+        // kill(-1, SIGKILL) and, run as root, ends every process on the machine.
+        let group = self.driver.id();
+        if group > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{group}")])
+                .status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
