@@ -212,8 +212,8 @@ impl EntityWriter {
     }
 
     /// Forgets what this process published, then publishes events whose publisher failed or died
-    /// (staged more than five minutes ago), 100 at a time, until none are left or the bus fails;
-    /// returns how many were published.
+    /// (staged more than five minutes ago), ten outbox rows (write batches) at a time, until none
+    /// are left or the bus fails; returns how many events were published.
     pub async fn drain_outbox(&self) -> Result<usize, Failure> {
         let done = self.take_published();
         if let Err(e) = self.store.events_published(&done).await {
