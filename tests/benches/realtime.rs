@@ -4,7 +4,8 @@
 //! * `processor`: entity-processor's throughput into PostgreSQL with complete invoice messages (no
 //!   re-fetch needed), receipts, version-gated writes and events included, at the template's SQS
 //!   batch size (10) and at 100; with round trips per batch (BEGINs, statements, connection tests), and the ratio to a
-//!   raw COPY of the same rows in batches of the same size, measured in the same run.
+//!   raw COPY of the same rows in batches of the same size and to a raw bulk write of everything the batch writes
+//!   (rows, receipts, outbox row), each batch's baselines written right after it.
 //!
 //! Each prints the process's peak resident memory (VmHWM); run one phase per process to read it alone.
 //!
@@ -127,11 +128,13 @@ async fn ingest_phase() {
 /// kind took as sqlx measured it (from send to last row, keyed by the statement's first words), and
 /// counts COMMITs: each transaction's BEGIN is a round trip of its own too (sqlx 0.8 queues it and
 /// then waits for its answer before the first statement), but it logs no event.
+/// While paused (the baseline's raw writes) it counts nothing.
 #[derive(Default, Clone)]
 struct StatementCounter(
     Arc<std::sync::atomic::AtomicUsize>,
     Arc<std::sync::Mutex<std::collections::BTreeMap<String, Duration>>>,
     Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicBool>,
 );
 
 /// The `summary` and `elapsed_secs` fields of a `sqlx::query` event.
@@ -161,7 +164,9 @@ impl tracing::field::Visit for QueryFields {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
+        if event.metadata().target() == "sqlx::query"
+            && !self.3.load(std::sync::atomic::Ordering::Relaxed)
+        {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut fields = QueryFields::default();
             event.record(&mut fields);
@@ -175,6 +180,15 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
 }
 
 impl StatementCounter {
+    /// Stops counting until [`StatementCounter::resume`].
+    fn pause(&self) {
+        self.3.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn resume(&self) {
+        self.3.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The time per statement kind since the last call, in µs per batch of `rounds`.
     fn take_times(&self, rounds: usize) -> String {
         std::mem::take(&mut *self.1.lock().unwrap())
@@ -207,17 +221,124 @@ fn invoice_messages(prefix: &str, range: std::ops::Range<usize>) -> Vec<Incoming
                 action: Action::Created,
                 payload,
                 received_at: Utc::now(),
-                dedupe_key: format!("{prefix}{:057}", i),
+                // As webhook-ingest makes it: SHA-256 hex, so the receipts' key index takes
+                // inserts all over its range, as in production.
+                dedupe_key: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                    format!("{ORG}|invoice|{id}|{lmt}").as_bytes(),
+                )),
             };
             Incoming { message_id: format!("m{prefix}{i}"), body: serde_json::to_string(&m).unwrap() }
         })
         .collect()
 }
 
+/// The baselines for one batch: what the processor writes for it, bulk-written raw.
+struct RawBatch {
+    rows: Vec<VersionedRow<Document>>,
+    messages: Vec<(String, InboxMessage)>,
+}
+
+impl RawBatch {
+    /// The batch's rows and messages, read from its bodies (not timed: only the writes are).
+    fn new(batch: &[Incoming]) -> RawBatch {
+        let messages: Vec<(String, InboxMessage)> = batch
+            .iter()
+            .map(|m| (m.message_id.clone(), serde_json::from_str(&m.body).unwrap()))
+            .collect();
+        let rows = messages
+            .iter()
+            .map(|(_, m)| {
+                let doc = Document::parse(EntityKind::Invoice, m.payload.clone()).unwrap();
+                VersionedRow::new(ORG, doc, m.received_at)
+            })
+            .collect();
+        RawBatch { rows, messages }
+    }
+
+    /// COPYs the rows (payload encoding included) into `table`.
+    async fn copy_rows_into(&self, conn: &mut sqlx::PgConnection, table: &str) {
+        let (payload, names) = tds_tests::copy_payload(&self.rows);
+        let sql = format!(
+            "COPY {table} (org_id, zoho_id, last_modified_time, content_hash, completeness, record, {}) FROM STDIN",
+            names.join(", ")
+        );
+        let mut sink = conn.copy_in_raw(&sql).await.unwrap();
+        sink.send(payload.into_bytes()).await.unwrap();
+        sink.finish().await.unwrap();
+    }
+
+    /// The raw COPY of the same invoice rows (its own transaction, one commit): the time it took.
+    async fn copy_rows(&self, conn: &mut sqlx::PgConnection) -> Duration {
+        let t = Instant::now();
+        self.copy_rows_into(conn, "invoices_copy").await;
+        t.elapsed()
+    }
+
+    /// Everything the processor writes for the batch, bulk-written raw in one transaction: the rows
+    /// (COPY), a receipt per message (COPY) and one outbox row holding an event per row: the time.
+    async fn copy_all(&self, conn: &mut sqlx::PgConnection) -> Duration {
+        use sqlx::Connection;
+        let t = Instant::now();
+        let mut tx = conn.begin().await.unwrap();
+        self.copy_rows_into(&mut tx, "invoices_all").await;
+        let now = Utc::now().to_rfc3339();
+        let mut receipts = String::with_capacity(self.messages.len() * 300);
+        for (message_id, m) in &self.messages {
+            let lmt = m.last_modified_time.map(|t| t.to_rfc3339()).unwrap();
+            for (i, field) in [
+                m.org_id.as_str(),
+                "invoice",
+                &m.zoho_id,
+                "created",
+                &m.dedupe_key,
+                &lmt,
+                message_id,
+                &m.received_at.to_rfc3339(),
+                "inserted",
+                &now,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    receipts.push('\t');
+                }
+                tds_tests::escape_into(&mut receipts, field);
+            }
+            receipts.push('\n');
+        }
+        let mut sink = tx
+            .copy_in_raw(
+                "COPY receipts_all (org_id, entity, zoho_id, action, dedupe_key, last_modified_time,
+                 message_id, received_at, outcome, processed_at) FROM STDIN",
+            )
+            .await
+            .unwrap();
+        sink.send(receipts.into_bytes()).await.unwrap();
+        sink.finish().await.unwrap();
+        let events: Vec<serde_json::Value> = self
+            .messages
+            .iter()
+            .map(|(_, m)| {
+                json!({"detail_type": "tds.entity.synced", "time": now,
+                       "detail": {"org_id": m.org_id, "kind": "invoice", "zoho_id": m.zoho_id, "outcome": "inserted"}})
+            })
+            .collect();
+        sqlx::query("INSERT INTO outbox_all (events) VALUES ($1)")
+            .bind(sqlx::types::Json(events))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        t.elapsed()
+    }
+}
+
 /// entity-processor at the template's batch sizes: messages/s, round trips per batch (each
 /// transaction's BEGIN, the statements, and connection tests, made for a connection idle past
-/// `tds_store::PING_IDLE_AFTER`), and the ratio to a raw COPY of the same rows in batches of the same
-/// size, in the same run.
+/// `tds_store::PING_IDLE_AFTER`), and two ratios, each batch's baselines written right after it: to a
+/// raw COPY of the same invoice rows, and to a raw bulk write of everything the batch writes (rows,
+/// receipts and the outbox row, one transaction).
 async fn processor_phase() {
     let n = tds_tests::env_or::<usize>("TDS_BENCH_MESSAGES", 20_000);
     let batches: Vec<usize> = std::env::var("TDS_BENCH_BATCHES")
@@ -236,10 +357,17 @@ async fn processor_phase() {
         tracing::subscriber::set_global_default(subscriber).unwrap();
     }
     let db = BenchDatabase::create(4).await;
-    sqlx::query("CREATE TABLE invoices_copy (LIKE invoices INCLUDING ALL)")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    for table in [
+        "invoices_copy (LIKE invoices INCLUDING ALL)",
+        "invoices_all (LIKE invoices INCLUDING ALL)",
+        "receipts_all (LIKE tds_webhook_receipts INCLUDING ALL)",
+        "outbox_all (LIKE tds_outbox INCLUDING ALL)",
+    ] {
+        sqlx::query(&format!("CREATE TABLE {table}"))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
     let c = tds_zoho_sim::ClientCredentials::default();
     // The client is never called: complete invoice payloads need no re-fetch.
     let zoho = ZohoClient::new(
@@ -272,10 +400,14 @@ async fn processor_phase() {
     .processor()
     .unwrap();
     let count = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
+    let mut conn = db.pool.acquire().await.unwrap();
     for (phase, &size) in batches.iter().enumerate() {
         let prefix = format!("48150{phase:02}");
-        // Batches are built as they are needed (as SQS hands them over) and only processing is timed.
+        // Batches are built as they are needed (as SQS hands them over). Each batch is processed,
+        // then the same data is bulk-written raw, so both see the machine in the same state (the
+        // disk's flush time drifts over a run); only the processing and the raw writes are timed.
         let (mut elapsed, mut rounds) = (Duration::ZERO, 0usize);
+        let (mut copy, mut copy_all) = (Duration::ZERO, Duration::ZERO);
         let (s0, a0, b0) = (
             count(&statements.0),
             count(&tds_tests::ACQUIRES),
@@ -283,12 +415,18 @@ async fn processor_phase() {
         );
         statements.take_times(1); // what came before this phase
         for start in (0..n).step_by(size) {
-            let batch = invoice_messages(&prefix, start..(start + size).min(n));
+            let range = start..(start + size).min(n);
+            let batch = invoice_messages(&prefix, range.clone());
+            let raw = RawBatch::new(&batch);
             let t = Instant::now();
             let out = processor.process(batch).await;
             elapsed += t.elapsed();
             rounds += 1;
             assert!(out.iter().all(|(_, d)| *d == tds_sync::Disposition::Done));
+            statements.pause();
+            copy += raw.copy_rows(&mut conn).await;
+            copy_all += raw.copy_all(&mut conn).await;
+            statements.resume();
         }
         let per_batch = |now: usize, before: usize| (now - before) as f64 / rounds as f64;
         let times = statements.take_times(rounds);
@@ -297,47 +435,26 @@ async fn processor_phase() {
             per_batch(count(&tds_tests::ACQUIRES), a0),
             per_batch(count(&statements.2), b0),
         );
-
-        // The same rows as the processor writes them, COPYed in batches of the same size.
-        let mut copy = Duration::ZERO;
-        let mut conn = db.pool.acquire().await.unwrap();
-        for start in (0..n).step_by(size) {
-            let rows: Vec<VersionedRow<Document>> =
-                invoice_messages(&prefix, start..(start + size).min(n))
-                    .into_iter()
-                    .map(|m| {
-                        let m: InboxMessage = serde_json::from_str(&m.body).unwrap();
-                        let doc = Document::parse(EntityKind::Invoice, m.payload).unwrap();
-                        VersionedRow::new(ORG, doc, m.received_at)
-                    })
-                    .collect();
-            let t = Instant::now();
-            let (payload, names) = tds_tests::copy_payload(&rows);
-            let sql = format!(
-                "COPY invoices_copy (org_id, zoho_id, last_modified_time, content_hash, completeness, record, {}) FROM STDIN",
-                names.join(", ")
-            );
-            let mut sink = conn.copy_in_raw(&sql).await.unwrap();
-            sink.send(payload.into_bytes()).await.unwrap();
-            sink.finish().await.unwrap();
-            copy += t.elapsed();
-        }
-        drop(conn);
         let rate = n as f64 / elapsed.as_secs_f64();
         let copy_rate = n as f64 / copy.as_secs_f64();
+        let copy_all_rate = n as f64 / copy_all.as_secs_f64();
         println!(
             "processor messages={n} batch={size} elapsed={elapsed:.2?} throughput={rate:.0} messages/s \
              round_trips/batch={:.1} (BEGIN {begins:.1} + statements {stmts:.1} + connection tests {acquires:.1}) \
-             raw_copy={copy_rate:.0} rows/s ratio={:.2}",
+             raw_copy={copy_rate:.0} rows/s ratio={:.2} raw_all={copy_all_rate:.0} messages/s ratio_all={:.2}",
             begins + stmts + acquires,
-            rate / copy_rate
+            rate / copy_rate,
+            rate / copy_all_rate
         );
         println!(
-            "processor batch={size} µs per batch: all {:.0}, by statement (sqlx's time, send to last row): {times}; raw COPY {:.0}",
+            "processor batch={size} µs per batch: all {:.0}, by statement (sqlx's time, send to last row): {times}; \
+             raw COPY {:.0}; raw everything {:.0}",
             elapsed.as_secs_f64() * 1e6 / rounds as f64,
-            copy.as_secs_f64() * 1e6 / rounds as f64
+            copy.as_secs_f64() * 1e6 / rounds as f64,
+            copy_all.as_secs_f64() * 1e6 / rounds as f64
         );
     }
+    drop(conn);
     let written: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
         .fetch_one(&db.pool)
         .await

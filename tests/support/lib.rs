@@ -442,7 +442,8 @@ impl tds_core::ColumnSink for CopyLine<'_> {
     }
 }
 
-fn escape_into(out: &mut String, s: &str) {
+/// Appends `s` to `out` escaped for COPY's text format.
+pub fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
