@@ -191,6 +191,7 @@ impl EntityWriter {
             events: Vec::new(),
             receipts: Vec::new(),
             tally: BTreeMap::new(),
+            spent: Vec::new(),
         })
     }
 
@@ -284,6 +285,9 @@ pub struct WriteBatch<'w> {
     receipts: Vec<tds_store::NewReceipt>,
     /// Rows applied, unchanged and stale per kind, counted once the batch commits.
     tally: BTreeMap<EntityKind, [usize; 3]>,
+    /// Rows already written, kept to be freed while the statement before COMMIT is on its way, so
+    /// freeing their records (thousands of small allocations per batch) overlaps the database's work.
+    spent: Vec<Vec<VersionedRow<prepared::AnyRow>>>,
 }
 
 impl WriteBatch<'_> {
@@ -327,6 +331,7 @@ impl WriteBatch<'_> {
             for (slot, row) in slots.iter().zip(report.rows) {
                 written.records[*slot] = Ok(row.outcome);
             }
+            self.spent.push(rows);
         }
         if !stock.is_empty() {
             self.write_stock(&stock).await?;
@@ -454,11 +459,18 @@ impl WriteBatch<'_> {
         // The events are staged in the outbox with the rows: published at least once, whatever
         // happens after the commit. The receipts go in the same statement.
         let published = self.writer.take_published();
-        let batch = match self
-            .tx
-            .stage(&self.receipts, &self.events, &published)
-            .await
-        {
+        let spent = std::mem::take(&mut self.spent);
+        let staged = {
+            let mut stage = std::pin::pin!(self.tx.stage(&self.receipts, &self.events, &published));
+            // The statement goes out first; the written rows are freed while it runs.
+            let sent = poll_once(&mut stage).await;
+            drop(spent);
+            match sent {
+                Some(staged) => staged,
+                None => stage.await,
+            }
+        };
+        let batch = match staged {
             Ok(batch) => batch,
             Err(e) => {
                 self.writer.note_published(published);
